@@ -1,0 +1,3 @@
+"""nomos-testing: run one scenario unchanged on local processes, Docker Compose or Kubernetes."""
+
+__version__ = "0.1.0"

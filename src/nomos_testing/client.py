@@ -1,0 +1,98 @@
+"""Async HTTP client for one node's base and testing APIs (NODE_API.md).
+
+The framework talks to nodes only through this client, never through the node's internals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class NodeApiError(Exception):
+    """A request to a node failed: connection error, timeout, or a non-200 answer."""
+
+    def __init__(self, url: str, detail: str, status: int | None = None) -> None:
+        super().__init__(f"{url}: {detail}")
+        self.url = url
+        self.detail = detail
+        self.status = status
+
+
+class NodeClient:
+    """One node's API. Create inside a running event loop; `close()` when done."""
+
+    def __init__(self, name: str, api_url: str, testing_url: str | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.name = name
+        self.api_url = api_url.rstrip("/")
+        self.testing_url = testing_url.rstrip("/") if testing_url else None
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(self, method: str, url: str, body: Any = None, *, as_text: bool = False) -> Any:
+        try:
+            kwargs: dict[str, Any] = {} if body is None else {"json": body}
+            async with self._http().request(method, url, **kwargs) as response:
+                if response.status != 200:
+                    text = await response.text()
+                    raise NodeApiError(url, f"HTTP {response.status}: {text[:300]}", response.status)
+                return await response.text() if as_text else await response.json()
+        except NodeApiError:
+            raise
+        except TimeoutError as exc:
+            raise NodeApiError(url, "timed out") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise NodeApiError(url, "connection refused") from exc
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise NodeApiError(url, f"{type(exc).__name__}: {exc}") from exc
+
+    async def get(self, path: str) -> Any:
+        return await self._request("GET", self.api_url + path)
+
+    async def post(self, path: str, body: Any) -> Any:
+        return await self._request("POST", self.api_url + path, body)
+
+    async def post_testing(self, path: str, body: Any) -> Any:
+        if self.testing_url is None:
+            raise NodeApiError(path, "this node has no testing API URL")
+        return await self._request("POST", self.testing_url + path, body)
+
+    # Base API
+    async def consensus_info(self) -> dict[str, Any]:
+        return await self.get("/cryptarchia/info")
+
+    async def headers(self, from_id: str | None = None, to_id: str | None = None) -> list[str]:
+        params = [f"{key}={value}" for key, value in (("from", from_id), ("to", to_id)) if value]
+        return await self.get("/cryptarchia/headers" + ("?" + "&".join(params) if params else ""))
+
+    async def block(self, header_id: str) -> dict[str, Any] | None:
+        return await self.post("/storage/block", header_id)
+
+    async def network_info(self) -> dict[str, Any]:
+        return await self.get("/network/info")
+
+    async def block_peer(self, peer_id: str) -> bool:
+        return await self.post("/da/block-peer", peer_id)
+
+    async def unblock_peer(self, peer_id: str) -> bool:
+        return await self.post("/da/unblock-peer", peer_id)
+
+    async def blacklisted_peers(self) -> list[str]:
+        return await self.get("/da/blacklisted-peers")
+
+    async def metrics_text(self) -> str:
+        return await self._request("GET", self.api_url + "/metrics", as_text=True)

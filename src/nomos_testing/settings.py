@@ -1,0 +1,109 @@
+"""Every environment variable the framework reads, in one place (DESIGN §4).
+
+`docs/environment.md` is generated from `VARIABLES` (`python -m nomos_testing.settings > docs/environment.md`).
+Booleans accept 1/true/yes and 0/false/no (case-insensitive); anything else is an error naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from nomos_testing.errors import PlanError
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    kind: str  # "bool" | "int" | "float" | "str" | "path"
+    default: str
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("POL_PROOF_DEV_MODE", "bool", "unset",
+             "true: nodes prove leadership with the VRF alone. Unset/false: nodes also compute the expensive "
+             "proof of leadership (seconds per won slot), so chains grow far slower than expected."),
+    Variable("NOMOS_NODE_BIN", "path", "`nomos-node` on PATH", "validator binary used by the host runner"),
+    Variable("NOMOS_EXECUTOR_BIN", "path", "`nomos-executor` on PATH", "executor binary used by the host runner"),
+    Variable("NOMOS_LOG_LEVEL", "str", "info", "node log level (passed to nodes)"),
+    Variable("NOMOS_LOG_FILTER", "str", "", "per-target node log levels, `target=level,…` (passed to nodes)"),
+    Variable("NOMOS_LOG_DIR", "path", "unset", "node log directory; the runners set it to `<run>/logs`"),
+    Variable("NOMOS_TESTS_KEEP_LOGS", "bool", "false", "keep node data directories after the run"),
+    Variable("NOMOS_KZGRS_PARAMS_PATH", "path", "unset", "KZG parameters file for DA workloads"),
+    Variable("SLOW_TEST_ENV", "bool", "false", "double every readiness and deployment timeout"),
+    Variable("CONSENSUS_SLOT_TIME", "float", "2", "slot duration in seconds written into the genesis"),
+    Variable("CONSENSUS_ACTIVE_SLOT_COEFF", "float", "0.9", "active slot coefficient f of the genesis"),
+    Variable("NOMOS_TESTNET_IMAGE", "str", "nomos-testing-node:<version from versions.env>",
+             "node image for the compose and k8s runners"),
+    Variable("COMPOSE_RUNNER_HOST", "str", "127.0.0.1", "host address that published container ports bind to"),
+    Variable("COMPOSE_RUNNER_PRESERVE", "bool", "false", "keep the compose stack after the run"),
+    Variable("TEST_FRAMEWORK_PROMETHEUS_PORT", "int", "ephemeral", "host port of the compose stack's Prometheus"),
+    Variable("K8S_RUNNER_PRESERVE", "bool", "false", "keep the k8s namespace after the run"),
+)
+
+_TRUE = {"1", "true", "yes"}
+_FALSE = {"0", "false", "no"}
+
+
+def raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def flag(name: str, default: bool = False) -> bool:
+    value = raw(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise PlanError(f"environment variable {name}={value!r} is not a boolean",
+                    f"set {name} to one of 1/true/yes or 0/false/no")
+
+
+def number(name: str, default: float) -> float:
+    value = raw(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise PlanError(f"environment variable {name}={value!r} is not a number",
+                        f"set {name} to a number, e.g. {default}") from exc
+
+
+def integer(name: str) -> int | None:
+    value = raw(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise PlanError(f"environment variable {name}={value!r} is not an integer",
+                        f"set {name} to a whole number") from exc
+
+
+def pol_dev_mode() -> bool:
+    return flag("POL_PROOF_DEV_MODE")
+
+
+def slow_factor() -> float:
+    return 2.0 if flag("SLOW_TEST_ENV") else 1.0
+
+
+def keep_logs() -> bool:
+    return flag("NOMOS_TESTS_KEEP_LOGS")
+
+
+def markdown_table() -> str:
+    lines = ["# Environment variables", "", "Generated from `nomos_testing/settings.py`.", "",
+             "| variable | type | default | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{v.name}` | {v.kind} | {v.default} | {v.meaning} |" for v in VARIABLES]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
