@@ -1,0 +1,425 @@
+"""Load and validate the node's YAML config (docs/node-config.md) into frozen dataclasses.
+
+Every problem becomes a :class:`ConfigError` naming the dotted key, what is expected and what was found.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import yaml
+from py_arkworks_bls12381 import G1Point
+
+from nomos_node.codec import canonical_json, is_hex, strip_0x
+
+ROLES = ("validator", "executor")
+_MISSING: Any = object()
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """One config problem; ``str()`` is a single line ``config error: <key>: expected <what>, got <what>``."""
+
+    def __init__(self, key: str, expected: str, got: str) -> None:
+        self.key, self.expected, self.got = key, expected, got
+        super().__init__(f"config error: {key}: expected {expected}, got {got}")
+
+
+class HostPort(NamedTuple):
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class NodeSection:
+    role: str
+    index: int
+    name: str
+    key_seed: bytes
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    listen: HostPort
+    listen_fd: int | None
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    listen: HostPort
+    listen_fd: int | None
+    advertise: HostPort
+    initial_peers: tuple[HostPort, ...]
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    data_dir: Path
+
+
+@dataclass(frozen=True)
+class ConsensusConfig:
+    prolonged_bootstrap_period: float = 1.0
+    orphan_cache_size: int = 5
+    sync_interval: float = 2.0
+
+
+@dataclass(frozen=True)
+class EpochConfig:
+    stake_distribution_stabilization: int
+    period_nonce_buffer: int
+    period_nonce_stabilization: int
+
+
+@dataclass(frozen=True)
+class StakeNote:
+    value: int
+    vrf_pk: str  # lowercase hex, compressed G1 point
+    signing_pk: str  # lowercase hex, Ed25519 public key
+
+
+@dataclass(frozen=True)
+class WalletNote:
+    value: int
+    pk: str  # lowercase hex, Ed25519 public key
+
+
+@dataclass(frozen=True)
+class GenesisConfig:
+    chain_start_time: float
+    slot_duration: float
+    active_slot_coeff: float
+    security_param: int
+    epoch: EpochConfig
+    stake_notes: tuple[StakeNote, ...]
+    wallet_notes: tuple[WalletNote, ...] = ()
+
+    @property
+    def total_stake(self) -> int:
+        return sum(note.value for note in self.stake_notes)
+
+    def canonical_dict(self) -> dict[str, Any]:
+        """The genesis section in normalised form (numbers typed, hex lowercase): the input of the genesis id."""
+        return {
+            "chain_start_time": float(self.chain_start_time),
+            "slot_duration": float(self.slot_duration),
+            "active_slot_coeff": float(self.active_slot_coeff),
+            "security_param": self.security_param,
+            "epoch": {
+                "stake_distribution_stabilization": self.epoch.stake_distribution_stabilization,
+                "period_nonce_buffer": self.epoch.period_nonce_buffer,
+                "period_nonce_stabilization": self.epoch.period_nonce_stabilization,
+            },
+            "stake_notes": [
+                {"value": n.value, "vrf_pk": n.vrf_pk, "signing_pk": n.signing_pk} for n in self.stake_notes
+            ],
+            "wallet_notes": [{"value": n.value, "pk": n.pk} for n in self.wallet_notes],
+        }
+
+    def canonical_bytes(self) -> bytes:
+        return canonical_json(self.canonical_dict())
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node: NodeSection
+    api: ListenConfig
+    testing_api: ListenConfig
+    network: NetworkConfig
+    storage: StorageConfig
+    consensus: ConsensusConfig
+    genesis: GenesisConfig
+
+
+# ---------------------------------------------------------------- value checkers
+
+
+def _describe(value: Any) -> str:
+    if value is _MISSING:
+        return "nothing (the key is missing)"
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _section(value: Any, key: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(key or "(top level)", "a mapping with keys " + ", ".join(allowed), _describe(value))
+    prefix = f"{key}." if key else ""
+    for name in value:
+        if name not in allowed:
+            raise ConfigError(
+                f"{prefix}{name}", "no such key (allowed here: " + ", ".join(allowed) + ")", "an unknown key"
+            )
+    for name in required:
+        if name not in value:
+            raise ConfigError(f"{prefix}{name}", "this required key", _describe(_MISSING))
+    return value
+
+
+def _int(value: Any, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    in_range = isinstance(value, int) and not isinstance(value, bool)
+    in_range = in_range and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    if not in_range:
+        bounds = f" >= {minimum}" if minimum is not None else ""
+        if maximum is not None:
+            bounds = f" in [{minimum}, {maximum}]"
+        raise ConfigError(key, f"an integer{bounds}", _describe(value))
+    return value
+
+
+def _number(value: Any, key: str, check: Callable[[float], bool], expected: str) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and check(value)
+    if not ok:
+        raise ConfigError(key, expected, _describe(value))
+    return float(value)
+
+
+def _hex(value: Any, key: str, n_bytes: int) -> str:
+    if not is_hex(value, n_bytes):
+        raise ConfigError(key, f"{2 * n_bytes} hex chars ({n_bytes} bytes)", _describe(value))
+    return strip_0x(value).lower()
+
+
+def _optional_fd(value: Any, key: str) -> int | None:
+    return None if value is None else _int(value, key, minimum=0)
+
+
+def _host(text: str, key: str, original: Any) -> str:
+    host = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        if _HOSTNAME.match(host):
+            return host
+    raise ConfigError(key, "an IP address or DNS name as host", _describe(original))
+
+
+def parse_address(value: Any, key: str, allow_port_zero: bool = False) -> HostPort:
+    """Parse ``host:port``, ``[v6]:port`` or a multiaddr ``/ip4|ip6|dns/<host>/tcp/<port>``."""
+    expected = "host:port or a multiaddr /ip4/<ip>/tcp/<port> or /dns/<name>/tcp/<port>"
+    if not isinstance(value, str) or not value:
+        raise ConfigError(key, expected, _describe(value))
+    if value.startswith("/"):
+        parts = value.split("/")
+        if len(parts) != 5 or parts[1] not in ("ip4", "ip6", "dns", "dns4", "dns6") or parts[3] != "tcp":
+            raise ConfigError(key, expected, _describe(value))
+        proto, host_text, port_text = parts[1], parts[2], parts[4]
+        if proto in ("ip4", "ip6"):
+            try:
+                address = ipaddress.ip_address(host_text)
+            except ValueError:
+                raise ConfigError(key, f"a valid {proto} address in the multiaddr", _describe(value)) from None
+            if address.version != int(proto[-1]):
+                raise ConfigError(key, f"a valid {proto} address in the multiaddr", _describe(value))
+        host = _host(host_text, key, value)
+    else:
+        host_text, sep, port_text = value.rpartition(":")
+        if not sep or not host_text:
+            raise ConfigError(key, expected, _describe(value))
+        host = _host(host_text, key, value)
+    minimum = 0 if allow_port_zero else 1
+    if not port_text.isdigit() or not minimum <= int(port_text) <= 65535:
+        raise ConfigError(key, f"a TCP port in [{minimum}, 65535]", _describe(value))
+    return HostPort(host, int(port_text))
+
+
+def _list(value: Any, key: str, item: Callable[[Any, str], T], expected: str, non_empty: bool = False) -> tuple[T, ...]:
+    if not isinstance(value, list) or (non_empty and not value):
+        raise ConfigError(key, expected, _describe(value))
+    return tuple(item(entry, f"{key}[{i}]") for i, entry in enumerate(value))
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _parse_node(raw: Any, role_override: str | None) -> NodeSection:
+    sec = _section(raw, "node", ("role", "index", "name", "key_seed"), ("index", "key_seed"))
+    role = sec.get("role", _MISSING)
+    if role is _MISSING:
+        role = role_override or "validator"
+    elif role not in ROLES:
+        raise ConfigError("node.role", "one of " + " | ".join(ROLES), _describe(role))
+    if role_override is not None and role != role_override:
+        raise ConfigError("node.role", f"{role_override} (this binary runs the {role_override} role)", repr(role))
+    index = _int(sec["index"], "node.index", minimum=0)
+    name = sec.get("name", f"{role}-{index}")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("node.name", "a non-empty string", _describe(name))
+    key_seed = bytes.fromhex(_hex(sec["key_seed"], "node.key_seed", 32))
+    return NodeSection(role=role, index=index, name=name, key_seed=key_seed)
+
+
+def _parse_listen(raw: Any, key: str) -> ListenConfig:
+    sec = _section(raw, key, ("listen", "listen_fd"), ("listen",))
+    return ListenConfig(
+        listen=parse_address(sec["listen"], f"{key}.listen", allow_port_zero=True),
+        listen_fd=_optional_fd(sec.get("listen_fd"), f"{key}.listen_fd"),
+    )
+
+
+def _parse_network(raw: Any) -> NetworkConfig:
+    sec = _section(raw, "network", ("listen", "listen_fd", "advertise", "initial_peers"), ("listen",))
+    listen = parse_address(sec["listen"], "network.listen", allow_port_zero=True)
+    advertise_raw = sec.get("advertise")
+    advertise = listen if advertise_raw is None else parse_address(advertise_raw, "network.advertise")
+    peers_raw = sec.get("initial_peers")
+    peers = _list(
+        [] if peers_raw is None else peers_raw,
+        "network.initial_peers",
+        parse_address,
+        "a list of host:port or multiaddr strings",
+    )
+    return NetworkConfig(listen, _optional_fd(sec.get("listen_fd"), "network.listen_fd"), advertise, peers)
+
+
+def _parse_storage(raw: Any, base_dir: Path) -> StorageConfig:
+    sec = _section(raw, "storage", ("data_dir",), ("data_dir",))
+    data_dir = sec["data_dir"]
+    if not isinstance(data_dir, str) or not data_dir:
+        raise ConfigError("storage.data_dir", "a directory path", _describe(data_dir))
+    path = Path(data_dir).expanduser()
+    return StorageConfig(data_dir=path if path.is_absolute() else (base_dir / path))
+
+
+def _parse_consensus(raw: Any) -> ConsensusConfig:
+    if raw is None:
+        return ConsensusConfig()
+    sec = _section(raw, "consensus", ("prolonged_bootstrap_period", "orphan_cache_size", "sync_interval"), ())
+    defaults = ConsensusConfig()
+    return ConsensusConfig(
+        prolonged_bootstrap_period=_number(
+            sec.get("prolonged_bootstrap_period", defaults.prolonged_bootstrap_period),
+            "consensus.prolonged_bootstrap_period",
+            lambda v: v >= 0,
+            "a number of seconds >= 0",
+        ),
+        orphan_cache_size=_int(
+            sec.get("orphan_cache_size", defaults.orphan_cache_size), "consensus.orphan_cache_size", minimum=1
+        ),
+        sync_interval=_number(
+            sec.get("sync_interval", defaults.sync_interval),
+            "consensus.sync_interval",
+            lambda v: v > 0,
+            "a number of seconds > 0",
+        ),
+    )
+
+
+def _parse_stake_note(raw: Any, key: str) -> StakeNote:
+    sec = _section(raw, key, ("value", "vrf_pk", "signing_pk"), ("value", "vrf_pk", "signing_pk"))
+    vrf_pk = _hex(sec["vrf_pk"], f"{key}.vrf_pk", 48)
+    try:
+        G1Point.from_compressed_bytes(bytes.fromhex(vrf_pk))
+    except Exception:  # the binding raises a bare Exception for any bad encoding
+        raise ConfigError(f"{key}.vrf_pk", "a compressed BLS12-381 G1 point", _describe(sec["vrf_pk"])) from None
+    return StakeNote(
+        value=_int(sec["value"], f"{key}.value", minimum=1),
+        vrf_pk=vrf_pk,
+        signing_pk=_hex(sec["signing_pk"], f"{key}.signing_pk", 32),
+    )
+
+
+def _parse_wallet_note(raw: Any, key: str) -> WalletNote:
+    sec = _section(raw, key, ("value", "pk"), ("value", "pk"))
+    return WalletNote(value=_int(sec["value"], f"{key}.value", minimum=1), pk=_hex(sec["pk"], f"{key}.pk", 32))
+
+
+def _parse_epoch(raw: Any) -> EpochConfig:
+    names = ("stake_distribution_stabilization", "period_nonce_buffer", "period_nonce_stabilization")
+    sec = _section(raw, "genesis.epoch", names, names)
+    values = {name: _int(sec[name], f"genesis.epoch.{name}", minimum=1) for name in names}
+    return EpochConfig(**values)
+
+
+def parse_genesis(raw: Any) -> GenesisConfig:
+    allowed = (
+        "chain_start_time",
+        "slot_duration",
+        "active_slot_coeff",
+        "security_param",
+        "epoch",
+        "stake_notes",
+        "wallet_notes",
+    )
+    sec = _section(raw, "genesis", allowed, allowed[:-1])
+    wallet_raw = sec.get("wallet_notes")
+    return GenesisConfig(
+        chain_start_time=_number(
+            sec["chain_start_time"], "genesis.chain_start_time", lambda v: v >= 0, "unix seconds >= 0"
+        ),
+        slot_duration=_number(
+            sec["slot_duration"], "genesis.slot_duration", lambda v: v > 0, "a number of seconds > 0"
+        ),
+        active_slot_coeff=_number(
+            sec["active_slot_coeff"], "genesis.active_slot_coeff", lambda v: 0 < v < 1, "a number in (0, 1)"
+        ),
+        security_param=_int(sec["security_param"], "genesis.security_param", minimum=1),
+        epoch=_parse_epoch(sec["epoch"]),
+        stake_notes=_list(
+            sec["stake_notes"],
+            "genesis.stake_notes",
+            _parse_stake_note,
+            "a non-empty list of stake notes",
+            non_empty=True,
+        ),
+        wallet_notes=_list(
+            [] if wallet_raw is None else wallet_raw,
+            "genesis.wallet_notes",
+            _parse_wallet_note,
+            "a list of wallet notes",
+        ),
+    )
+
+
+def parse_config(raw: Any, base_dir: Path, role_override: str | None = None) -> NodeConfig:
+    """Validate an already-parsed YAML document; relative ``storage.data_dir`` is resolved against ``base_dir``."""
+    if role_override is not None and role_override not in ROLES:
+        raise ValueError(f"role_override must be one of {ROLES}, got {role_override!r}")
+    top_keys = ("node", "api", "testing_api", "network", "storage", "consensus", "genesis")
+    sec = _section(raw, "", top_keys, tuple(k for k in top_keys if k != "consensus"))
+    return NodeConfig(
+        node=_parse_node(sec["node"], role_override),
+        api=_parse_listen(sec["api"], "api"),
+        testing_api=_parse_listen(sec["testing_api"], "testing_api"),
+        network=_parse_network(sec["network"]),
+        storage=_parse_storage(sec["storage"], base_dir),
+        consensus=_parse_consensus(sec.get("consensus")),
+        genesis=parse_genesis(sec["genesis"]),
+    )
+
+
+def load_config(path: str | Path, role_override: str | None = None) -> NodeConfig:
+    """Read and validate the YAML config at ``path``. ``role_override="executor"`` is what ``nomos-executor`` passes."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            "(file)", f"a readable UTF-8 YAML file at {path}", type(exc).__name__ + ": " + str(exc)
+        ) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError("(file)", "valid YAML", f"{problem}{where}") from None
+    return parse_config(raw, path.resolve().parent, role_override)

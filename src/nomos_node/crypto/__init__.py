@@ -1,0 +1,1 @@
+"""Hashing and key material of the node."""

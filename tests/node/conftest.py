@@ -1,0 +1,104 @@
+"""Shared builders for node tests: deterministic keys, genesis sections and full config documents."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nomos_node.config import GenesisConfig, parse_genesis
+from nomos_node.crypto.keys import NodeKeys
+
+
+def seed_for(index: int) -> bytes:
+    return bytes([index + 1]) * 32
+
+
+@functools.cache
+def keys_for(index: int) -> NodeKeys:
+    return NodeKeys.from_seed(seed_for(index))
+
+
+def genesis_dict(
+    n_nodes: int = 3,
+    *,
+    stakes: list[int] | None = None,
+    active_slot_coeff: float = 0.9,
+    security_param: int = 10,
+    slot_duration: float = 2.0,
+    chain_start_time: float | None = None,
+    epoch: tuple[int, int, int] = (3, 3, 4),
+) -> dict[str, Any]:
+    """Raw (YAML-shaped) genesis section with one stake note per node ``0..n_nodes-1``."""
+    stakes = stakes or [1000] * n_nodes
+    notes = [
+        {"value": stake, "vrf_pk": keys_for(i).vrf_pk_hex, "signing_pk": keys_for(i).signing_pk_hex}
+        for i, stake in enumerate(stakes)
+    ]
+    return {
+        "chain_start_time": time.time() if chain_start_time is None else chain_start_time,
+        "slot_duration": slot_duration,
+        "active_slot_coeff": active_slot_coeff,
+        "security_param": security_param,
+        "epoch": dict(
+            zip(
+                ("stake_distribution_stabilization", "period_nonce_buffer", "period_nonce_stabilization"),
+                epoch,
+                strict=True,
+            )
+        ),
+        "stake_notes": notes,
+        "wallet_notes": [{"value": 100, "pk": keys_for(i).signing_pk_hex} for i in range(len(stakes))],
+    }
+
+
+def make_genesis(n_nodes: int = 3, **kwargs: Any) -> GenesisConfig:
+    return parse_genesis(genesis_dict(n_nodes, **kwargs))
+
+
+def config_dict(index: int, data_dir: Path, genesis: dict[str, Any]) -> dict[str, Any]:
+    """A complete, valid node config document (ports 0: the OS picks them)."""
+    return {
+        "node": {"role": "validator", "index": index, "key_seed": seed_for(index).hex()},
+        "api": {"listen": "127.0.0.1:0"},
+        "testing_api": {"listen": "127.0.0.1:0"},
+        "network": {"listen": "127.0.0.1:0", "initial_peers": []},
+        "storage": {"data_dir": str(data_dir)},
+        "genesis": genesis,
+    }
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
+    def write(document: dict[str, Any], name: str = "node.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        return path
+
+    return write
+
+
+# Helpers reach the tests as fixtures (importing from a conftest module is fragile under pytest).
+@pytest.fixture
+def node_keys() -> Callable[[int], NodeKeys]:
+    return keys_for
+
+
+@pytest.fixture
+def genesis_factory() -> Callable[..., GenesisConfig]:
+    return make_genesis
+
+
+@pytest.fixture
+def genesis_dict_factory() -> Callable[..., dict[str, Any]]:
+    return genesis_dict
+
+
+@pytest.fixture
+def config_dict_factory() -> Callable[..., dict[str, Any]]:
+    return config_dict
