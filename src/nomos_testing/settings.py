@@ -32,6 +32,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("NOMOS_TESTS_KEEP_LOGS", "bool", "false", "keep node data directories after the run"),
     Variable("NOMOS_KZGRS_PARAMS_PATH", "path", "unset", "KZG parameters file for DA workloads"),
     Variable("SLOW_TEST_ENV", "bool", "false", "double every readiness and deployment timeout"),
+    Variable("NOMOS_TESTS_READINESS_TIMEOUT", "float", "60",
+             "seconds the whole cluster may take to become ready (doubled by SLOW_TEST_ENV)"),
     Variable("CONSENSUS_SLOT_TIME", "float", "2", "slot duration in seconds written into the genesis"),
     Variable("CONSENSUS_ACTIVE_SLOT_COEFF", "float", "0.9", "active slot coefficient f of the genesis"),
     Variable("NOMOS_TESTNET_IMAGE", "str", "nomos-testing-node:<version from versions.env>",
@@ -94,6 +96,14 @@ def pol_dev_mode() -> bool:
 
 def slow_factor() -> float:
     return 2.0 if flag("SLOW_TEST_ENV") else 1.0
+
+
+def readiness_timeout_s(default: float) -> float:
+    value = number("NOMOS_TESTS_READINESS_TIMEOUT", default)
+    if value <= 0:
+        raise PlanError(f"environment variable NOMOS_TESTS_READINESS_TIMEOUT={value} must be > 0",
+                        "set NOMOS_TESTS_READINESS_TIMEOUT to a number of seconds, e.g. 60")
+    return value
 
 
 def keep_logs() -> bool:
