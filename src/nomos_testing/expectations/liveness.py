@@ -1,0 +1,150 @@
+"""Consensus liveness: the chain grew at (a fraction of) the expected rate, on every node, on one branch.
+
+The original rule is kept — at least 5 blocks, and every node within `lag = clamp(target / 10, allowance, 5)`
+of the target — and extended with what it missed: the highest height must reach `min_fraction` of the
+expected blocks (the original capped its target at the observed height, so a chain 3× too slow passed),
+every node's tip must be on the best node's branch within the lag, and no two nodes may hold LIBs on
+conflicting branches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nomos_testing.client import NodeApiError, NodeClient
+from nomos_testing.errors import PlanError
+from nomos_testing.expectations.base import Expectation, Outcome
+from nomos_testing.expectations.registry import register_expectation
+
+if TYPE_CHECKING:
+    from nomos_testing.scenario.context import RunContext
+
+MIN_BLOCKS = 5
+MAX_LAG = 5
+SAMPLE_ATTEMPTS = 3
+SAMPLE_SPACING_S = 1.0
+
+
+@dataclass(frozen=True)
+class NodeSample:
+    name: str
+    height: int | None = None
+    tip: str | None = None
+    lib: str | None = None
+    error: str | None = None
+
+
+def lag_for(target: int, allowance: int) -> int:
+    return max(allowance, min(target // 10, MAX_LAG))
+
+
+def judge_liveness(samples: list[NodeSample], expected_blocks: float, min_fraction: float, lag_allowance: int,
+                   fork_depth: Callable[[str, str], int | None],
+                   on_one_branch: Callable[[str, str], bool | None]) -> Outcome:
+    """The rule on figures alone; `fork_depth(a, b)` / `on_one_branch(a, b)` answer ancestry questions."""
+    issues: list[str] = []
+    answered = [s for s in samples if s.height is not None]
+    issues += [f"{s.name}: unreachable ({s.error})" for s in samples if s.height is None]
+    heights = {s.name: s.height for s in answered}
+    max_height = max(heights.values(), default=0)
+    min_height = min(heights.values(), default=0)
+    expected_int = math.ceil(expected_blocks)
+    target = expected_int if 0 < expected_int <= max_height else max_height
+    lag = lag_for(target, lag_allowance)
+    required = min_fraction * expected_blocks
+    if max_height < MIN_BLOCKS:
+        issues.append(f"the network produced only {max_height} blocks, at least {MIN_BLOCKS} are needed "
+                      f"(expected ≈ {expected_blocks:.1f}); run longer or use shorter slots")
+    if max_height < required:
+        issues.append(f"highest height {max_height} is below {min_fraction:g} × expected {expected_blocks:.1f} "
+                      f"= {required:.1f}: the chain grows too slowly (is POL_PROOF_DEV_MODE=true? is the host "
+                      f"overloaded?)")
+    for sample in answered:
+        assert sample.height is not None
+        if sample.height + lag < target:
+            issues.append(f"{sample.name}: height {sample.height} is more than {lag} blocks behind the target {target}")
+    best = max(answered, key=lambda s: s.height or 0, default=None)
+    depths: dict[str, int | None] = {}
+    if best is not None and best.tip:
+        for sample in answered:
+            depth = fork_depth(sample.tip, best.tip) if sample.tip else None
+            depths[sample.name] = depth
+            if depth is None:
+                issues.append(f"{sample.name}: tip {str(sample.tip)[:16]} has no known ancestry to the best tip")
+            elif depth > lag:
+                issues.append(f"{sample.name}: tip is on a branch that left {best.name}'s chain {depth} blocks "
+                              f"back (more than the lag {lag})")
+    conflicts: list[str] = []
+    libs = [(s.name, s.lib) for s in answered if s.lib]
+    for i, (name_a, lib_a) in enumerate(libs):
+        for name_b, lib_b in libs[i + 1:]:
+            if lib_a != lib_b and on_one_branch(lib_a, lib_b) is False:
+                conflicts.append(f"{name_a}/{name_b}")
+    if conflicts:
+        issues.append("LIBs on conflicting branches: " + ", ".join(conflicts))
+    figures: dict[str, Any] = {
+        "expected_blocks": round(expected_blocks, 3), "target": target, "min_fraction": min_fraction,
+        "required_height": round(required, 3), "min_height": min_height, "max_height": max_height, "lag": lag,
+        "heights": heights, "tips": {s.name: s.tip for s in answered}, "libs": {s.name: s.lib for s in answered},
+        "fork_depths": depths, "conflicting_libs": conflicts,
+    }
+    if issues:
+        return Outcome(False, "; ".join(issues), figures)
+    message = (f"{len(answered)} nodes at heights {min_height}..{max_height} (expected ≈ {expected_blocks:.1f}, "
+               f"required ≥ {required:.1f}), all within {lag} of the target {target}, tips on one branch, "
+               f"LIBs consistent")
+    return Outcome(True, message, figures)
+
+
+class ConsensusLiveness(Expectation):
+    name = "consensus_liveness"
+
+    def __init__(self, min_fraction: float = 0.5, lag_allowance: int = 2) -> None:
+        if isinstance(min_fraction, bool) or not isinstance(min_fraction, int | float) or not 0 <= min_fraction <= 1:
+            raise PlanError(f"min_fraction must be a number in [0, 1], got {min_fraction!r}", "use e.g. 0.5")
+        if isinstance(lag_allowance, bool) or not isinstance(lag_allowance, int) or not 0 <= lag_allowance <= MAX_LAG:
+            raise PlanError(f"lag_allowance must be a whole number in [0, {MAX_LAG}], got {lag_allowance!r}",
+                            "use e.g. 2")
+        self.min_fraction = float(min_fraction)
+        self.lag_allowance = lag_allowance
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ConsensusLiveness:
+        unknown = set(params) - {"min_fraction", "lag_allowance"}
+        if unknown:
+            raise PlanError(f"unknown parameter(s) {sorted(unknown)}", "use min_fraction and/or lag_allowance")
+        return cls(**params)
+
+    async def evaluate(self, ctx: RunContext) -> Outcome:
+        clients = ctx.all_clients()
+        if not clients:
+            return Outcome(False, "no node clients: nothing to judge")
+        samples = list(await asyncio.gather(*(_sample(client) for client in clients)))
+        feed = ctx.block_feed
+        by_name = {client.name: client for client in clients}
+        for sample in samples:  # make sure every tip and LIB is in the feed before asking about ancestry
+            for block_id in (sample.tip, sample.lib):
+                if block_id and block_id not in feed.blocks:
+                    await feed.walk(by_name[sample.name], block_id)
+        return judge_liveness(samples, ctx.expected_blocks, self.min_fraction, self.lag_allowance,
+                              feed.fork_depth, feed.on_one_branch)
+
+
+async def _sample(client: NodeClient) -> NodeSample:
+    error = "no answer"
+    for attempt in range(SAMPLE_ATTEMPTS):
+        try:
+            info = await client.consensus_info()
+            return NodeSample(client.name, int(info["height"]), info.get("tip"), info.get("lib"))
+        except (NodeApiError, KeyError, TypeError, ValueError) as exc:
+            error = str(exc)
+        if attempt + 1 < SAMPLE_ATTEMPTS:
+            await asyncio.sleep(SAMPLE_SPACING_S)
+    return NodeSample(client.name, error=error)
+
+
+register_expectation(ConsensusLiveness.name, ConsensusLiveness.from_params)
