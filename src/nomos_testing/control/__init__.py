@@ -1,0 +1,1 @@
+"""Node control per runner (DESIGN §2): restart, stop, start, kill."""
