@@ -43,7 +43,7 @@ def create_time(pid: int) -> float | None:
 def same_process(pid: int, started_at: float) -> bool:
     """True when `pid` still names the process that started at `started_at` (guards against pid reuse)."""
     now = create_time(pid)
-    return now is not None and abs(now - started_at) < 0.05 and _not_zombie(pid)
+    return now is not None and abs(now - started_at) < 1e-3 and _not_zombie(pid)
 
 
 def _not_zombie(pid: int) -> bool:
