@@ -28,6 +28,9 @@ class HostCluster(Cluster):
         self.processes: dict[str, NodeProcess] = {p.name: p for p in processes}
         self.detached = False
         self._torn_down = False
+        from nomos_testing.control.host import HostNodeControl  # control depends on this module
+
+        self.control = HostNodeControl(self)
         # Last resort if the interpreter exits without teardown (an unhandled exception in a sync caller).
         atexit.register(self._atexit)
 
@@ -59,6 +62,10 @@ class HostCluster(Cluster):
             self._release()
 
     # Host specifics ----------------------------------------------------------------------------------
+
+    @property
+    def torn_down(self) -> bool:
+        return self._torn_down
 
     def teardown_now(self) -> None:
         """Synchronous teardown (SIGKILL) for callers without an event loop, e.g. a signal handler."""
