@@ -94,7 +94,8 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> ScenarioPlan:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message carries "(at line L, column C)"
-        raise PlanError(f"{path}: not valid TOML: {exc}", "fix the syntax at that line (see docs/scenarios.md)") from None
+        raise PlanError(f"{path}: not valid TOML: {exc}",
+                        "fix the syntax at that line (see docs/scenarios.md)") from None
     reader = _Reader(path, text)
     reader.check_keys(data, "")
     topology = reader.table(data, "topology")

@@ -1,0 +1,200 @@
+"""`nomos-testing`: run, doctor, up, down, clean, image build (DESIGN §4).
+
+Exit codes: 0 pass · 1 an expectation failed · 2 prerequisite, input or deployment error · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from nomos_testing.errors import EXIT_INTERRUPTED, EXIT_PASSED, EXIT_SETUP_ERROR, FrameworkError
+from nomos_testing.observe.console import RunConsole
+from nomos_testing.runners.base import ManagedDeployer
+from nomos_testing.runners.registry import RUNNERS, get_deployer
+from nomos_testing.scenario.builder import scenario as keyword_plan
+from nomos_testing.scenario.files import load_scenario
+from nomos_testing.scenario.lifecycle import ScenarioRun, new_run_id, preflight_checks
+from nomos_testing.scenario.manual import bring_up, tear_down
+from nomos_testing.scenario.plan import ScenarioPlan
+
+DEFAULT_SCENARIO = Path("scenarios/smoke.toml")
+RUNS_ROOT = Path(".runs")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Run scenarios against networks of Nomos-style nodes on local processes, Compose or k8s.")
+image_app = typer.Typer(no_args_is_help=True, help="The node image of the compose and k8s runners.")
+app.add_typer(image_app, name="image")
+
+T = TypeVar("T")
+
+ScenarioArg = Annotated[Path | None, typer.Argument(help="scenario TOML file (default scenarios/smoke.toml)")]
+RunnerOpt = Annotated[str, typer.Option("--runner", "-r", help="host | compose | k8s")]
+ValidatorsOpt = Annotated[int | None, typer.Option("--validators", "-v", help="number of validators")]
+ExecutorsOpt = Annotated[int | None, typer.Option("--executors", "-e", help="number of executors")]
+DurationOpt = Annotated[float | None, typer.Option("--duration", "-t", help="run duration in seconds")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="seed for keys and randomness (default: random)")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="run directory (default .runs/<run-id>)")]
+LayoutOpt = Annotated[str | None, typer.Option("--layout", help="star | chain | full")]
+SlotOpt = Annotated[float | None, typer.Option("--slot", help="slot duration in seconds")]
+
+
+def _fail(console: RunConsole, error: FrameworkError) -> typer.Exit:
+    console.error(error.message)
+    if error.remedy:
+        console.line(f"  fix: {error.remedy}")
+    return typer.Exit(error.exit_code or EXIT_SETUP_ERROR)
+
+
+def _plan(scenario: Path | None, **overrides: Any) -> ScenarioPlan:
+    if scenario is None and DEFAULT_SCENARIO.is_file():
+        scenario = DEFAULT_SCENARIO
+    if scenario is not None:
+        base = load_scenario(scenario)
+    else:  # outside the repository: the same default as scenarios/smoke.toml
+        base = keyword_plan(name="smoke", duration=30, slot_duration=1.0)
+    return base.with_overrides(**overrides)
+
+
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, with SIGTERM handled like Ctrl-C (the main task is cancelled, teardown runs)."""
+
+    async def guarded() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await coro
+
+    return asyncio.run(guarded())
+
+
+@app.command()
+def run(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: ValidatorsOpt = None,
+        executors: ExecutorsOpt = None, duration: DurationOpt = None, seed: SeedOpt = None, out: OutOpt = None,
+        layout: LayoutOpt = None, slot: SlotOpt = None) -> None:
+    """Run a scenario: preflight, deploy, readiness, drive, judge, report. Flags override the file."""
+    console = RunConsole()
+    try:
+        plan = _plan(scenario, validators=validators, executors=executors, duration_s=duration, seed=seed,
+                     layout=layout, slot_duration=slot)
+        deployer = get_deployer(runner)
+    except FrameworkError as exc:
+        raise _fail(console, exc) from None
+    run_id = new_run_id(plan)
+    run_dir = out if out is not None else RUNS_ROOT / run_id
+    try:
+        result = _run_async(ScenarioRun(plan, deployer, run_dir, run_id, console).run())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        console.error("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if result.report and run_dir.exists():
+        console.summary(result.report, run_dir)
+    elif result.report:
+        console.error(result.report.get("verdict", "run failed"))
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def doctor(runner: RunnerOpt = "host") -> None:
+    """Check every prerequisite of the runner; exit 0 when all hold, 2 otherwise."""
+    console = RunConsole()
+    try:
+        checks = preflight_checks(get_deployer(runner))
+    except FrameworkError as exc:
+        raise _fail(console, exc) from None
+    console.checks(checks)
+    missing = [check for check in checks if check.required and not check.ok]
+    console.line(f"{len(missing)} prerequisite(s) missing" if missing else "all prerequisites hold")
+    raise typer.Exit(EXIT_SETUP_ERROR if missing else EXIT_PASSED)
+
+
+@app.command()
+def up(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: ValidatorsOpt = None,
+       executors: ExecutorsOpt = None, seed: SeedOpt = None, out: OutOpt = None, layout: LayoutOpt = None,
+       slot: SlotOpt = None) -> None:
+    """Deploy and wait for readiness, print the endpoints as JSON, and leave the cluster running."""
+    console = RunConsole(stream=sys.stderr)  # stdout carries only the JSON
+    try:
+        plan = _plan(scenario, validators=validators, executors=executors, seed=seed, layout=layout,
+                     slot_duration=slot)
+        deployer = get_deployer(runner)
+        run_id = new_run_id(plan)
+        run_dir = out if out is not None else RUNS_ROOT / run_id
+        info = _run_async(bring_up(plan, deployer, run_dir, run_id, console))
+    except FrameworkError as exc:
+        raise _fail(console, exc) from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        console.error("interrupted; the nodes started so far were stopped")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    typer.echo(json.dumps({key: info[key] for key in ("run_id", "run_dir", "nodes")}, indent=2))
+    console.line(f"cluster is up; stop it with: nomos-testing down {run_id}")
+
+
+@app.command()
+def down(run_id: Annotated[str, typer.Argument(help="the run_id printed by `up` (or its run directory)")]) -> None:
+    """Tear down a cluster started with `up`."""
+    console = RunConsole()
+    try:
+        run_dir, stopped = tear_down(run_id)
+    except FrameworkError as exc:
+        raise _fail(console, exc) from None
+    console.line(f"stopped {len(stopped)} node(s) of {run_dir}" + (f": {', '.join(stopped)}" if stopped else ""))
+
+
+@app.command()
+def clean() -> None:
+    """Remove whatever earlier runs left behind (processes, data directories, containers)."""
+    console = RunConsole()
+    total = 0
+    for name in RUNNERS:
+        try:
+            deployer = get_deployer(name)
+        except FrameworkError:
+            continue  # a runner not present in this checkout left nothing behind
+        if isinstance(deployer, ManagedDeployer):
+            try:
+                removed = deployer.clean()
+            except FrameworkError as exc:
+                console.line(f"{name}: skipped ({exc})")
+                continue
+            total += len(removed)
+            for item in removed:
+                console.line(f"{name}: removed {item}")
+    console.line(f"removed {total} leftover(s)" if total else "nothing to clean")
+
+
+@image_app.command("build")
+def image_build() -> None:
+    """Build the node image used by the compose and k8s runners."""
+    console = RunConsole()
+    try:
+        from nomos_testing.runners.compose.image import build_node_image
+    except ImportError as exc:
+        console.error(f"the compose runner's image builder is not available in this checkout ({exc})")
+        raise typer.Exit(EXIT_SETUP_ERROR) from None
+    try:
+        result = build_node_image()
+    except FrameworkError as exc:
+        raise _fail(console, exc) from None
+    console.line(f"built {result}")
+
+
+def main() -> None:
+    try:
+        app()
+    except FrameworkError as exc:  # e.g. a malformed environment variable read deep inside
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code or EXIT_SETUP_ERROR)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()

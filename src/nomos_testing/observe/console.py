@@ -1,0 +1,127 @@
+"""What the user sees while a run goes: phases, readiness per node, a countdown with live heights,
+and at the end a summary table and the run directory. Rich on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from nomos_testing.observe.block_feed import BlockFeed
+from nomos_testing.runners.base import Check
+
+PLAIN_PROGRESS_EVERY_S = 5.0
+
+
+class RunConsole:
+    def __init__(self, stream: IO[str] | None = None, force_plain: bool = False) -> None:
+        stream = stream if stream is not None else sys.stdout
+        self.rich = Console(file=stream, highlight=False, soft_wrap=True)
+        self.fancy = self.rich.is_terminal and not force_plain
+
+    def phase(self, text: str) -> None:
+        self.rich.print(f"[bold cyan]▶[/] {text}" if self.fancy else f"> {text}")
+
+    def line(self, text: str) -> None:
+        self.rich.print(text, markup=self.fancy)
+
+    def error(self, text: str) -> None:
+        self.rich.print(f"[bold red]error:[/] {text}" if self.fancy else f"error: {text}", markup=self.fancy)
+
+    def checks(self, checks: list[Check]) -> None:
+        for check in checks:
+            status = "ok" if check.ok else ("missing" if check.required else "warning")
+            colour = {"ok": "green", "missing": "red", "warning": "yellow"}[status]
+            head = f"[{colour}]{status:>7}[/]" if self.fancy else f"{status:>7}"
+            self.rich.print(f"{head}  {check.name}: {check.detail}", markup=self.fancy)
+            if not check.ok and check.remedy:
+                self.rich.print(f"         fix: {check.remedy}", markup=False)
+
+    def node_ready(self, name: str, ready_s: float) -> None:
+        self.line(f"  ready  {name} after {ready_s:.2f} s")
+
+    @contextlib.asynccontextmanager
+    async def live_run(self, feed: BlockFeed, duration_s: float, label: str = "run") -> AsyncIterator[None]:
+        """Show a countdown and every node's height while the body runs."""
+        started = time.monotonic()
+        if self.fancy:
+            with Live(self._table(feed, started, duration_s, label), console=self.rich, refresh_per_second=4,
+                      transient=True) as live:
+                task = asyncio.create_task(self._refresh(live, feed, started, duration_s, label))
+                try:
+                    yield
+                finally:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        else:
+            task = asyncio.create_task(self._plain(feed, started, duration_s, label))
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _refresh(self, live: Live, feed: BlockFeed, started: float, duration_s: float, label: str) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            live.update(self._table(feed, started, duration_s, label))
+
+    async def _plain(self, feed: BlockFeed, started: float, duration_s: float, label: str) -> None:
+        while True:
+            await asyncio.sleep(PLAIN_PROGRESS_EVERY_S)
+            elapsed = time.monotonic() - started
+            heights = " ".join(f"{v.name}={v.height if v.height is not None else '?'}" for v in feed.views.values())
+            self.line(f"  {label} {elapsed:5.1f}/{duration_s:g} s  heights: {heights}")
+
+    @staticmethod
+    def _table(feed: BlockFeed, started: float, duration_s: float, label: str) -> Table:
+        remaining = max(0.0, duration_s - (time.monotonic() - started))
+        table = Table(title=f"{label}: {remaining:5.1f} s left of {duration_s:g} s  ·  {len(feed.blocks)} blocks seen",
+                      title_justify="left")
+        for column in ("node", "height", "tip", "lib", "mode", "errors"):
+            table.add_column(column)
+        for view in feed.views.values():
+            table.add_row(view.name, str(view.height if view.height is not None else "?"), (view.tip or "")[:12],
+                          (view.lib or "")[:12], view.mode or "", str(view.poll_errors or ""))
+        return table
+
+    def summary(self, report: dict[str, Any], run_dir: Path) -> None:
+        table = Table(title=f"run {report['run_id']} · {report['runner']} · seed {report['seed']}",
+                      title_justify="left")
+        for column in ("expectation", "result", "message"):
+            table.add_column(column, overflow="fold")
+        for result in report.get("expectations", []):
+            verdict = ("[green]PASS[/]" if self.fancy else "PASS") if result["passed"] else \
+                ("[red]FAIL[/]" if self.fancy else "FAIL")
+            table.add_row(result["name"], verdict, result["message"])
+        if report.get("expectations"):
+            self.rich.print(table)
+        nodes = Table(title="nodes", title_justify="left")
+        for column in ("node", "role", "ready s", "height", "tip", "lib"):
+            nodes.add_column(column)
+        for node in report.get("nodes", []):
+            ready = f"{node['ready_s']:.2f}" if node.get("ready_s") is not None else "-"
+            height = str(node["height"]) if node.get("height") is not None else "-"
+            nodes.add_row(node["name"], node["role"], ready, height,
+                          (node.get("tip") or "")[:12], (node.get("lib") or "")[:12])
+        if report.get("nodes"):
+            self.rich.print(nodes)
+        timings = ", ".join(f"{key[:-2]} {value:.1f} s" for key, value in report.get("timings", {}).items())
+        self.line(f"timings: {timings}")
+        verdict = report.get("verdict", "")
+        if self.fancy:
+            colour = "green" if report.get("passed") else "red"
+            self.rich.print(f"[bold {colour}]{verdict}[/]")
+        else:
+            self.line(verdict)
+        self.line(f"run directory: {run_dir}")

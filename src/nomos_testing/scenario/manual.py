@@ -1,0 +1,75 @@
+"""`up` / `down`: a cluster that outlives the command, for manual exploration."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from nomos_testing.errors import PlanError, PrerequisiteError
+from nomos_testing.observe.console import RunConsole
+from nomos_testing.observe.events import EventLog
+from nomos_testing.runners.base import Deployer, ManagedDeployer
+from nomos_testing.runners.registry import get_deployer
+from nomos_testing.scenario.lifecycle import (
+    RUN_FILE,
+    preflight_checks,
+    prepare_run_dir,
+    require,
+    wait_cluster_ready,
+)
+from nomos_testing.scenario.plan import ScenarioPlan
+from nomos_testing.topology.generate import generate_topology
+
+ENDPOINTS_FILE = "endpoints.json"
+
+
+async def bring_up(plan: ScenarioPlan, deployer: Deployer, run_dir: Path, run_id: str,
+                   console: RunConsole) -> dict[str, Any]:
+    """Deploy, wait for readiness, detach; returns what `up` prints. Tears down if readiness fails."""
+    if not isinstance(deployer, ManagedDeployer):
+        raise PrerequisiteError(f"the {deployer.name} runner cannot leave a cluster running",
+                                "use --runner host (or compose) for `up`")
+    console.phase(f"preflight ({deployer.name} runner)")
+    require(preflight_checks(deployer))
+    prepare_run_dir(run_dir, plan, run_id, deployer.name, "up")
+    events = EventLog(run_dir / "events.jsonl")
+    try:
+        topology = generate_topology(plan)
+        console.phase(f"deploying {plan.topology.node_count} node(s), seed {plan.seed}")
+        started = time.monotonic()
+        cluster = await deployer.deploy(topology, run_id, run_dir)
+        try:
+            console.phase("waiting for readiness")
+            ready = await wait_cluster_ready(cluster, topology, plan, events, started)
+        except BaseException:
+            await cluster.teardown()
+            await cluster.collect_logs(run_dir / "logs")
+            raise
+        deployer.detach(cluster, run_dir)
+        info = {"run_id": run_id, "run_dir": str(run_dir.resolve()), "runner": deployer.name,
+                "nodes": [{"name": n.name, "role": n.role.value, "api": n.api_url, "testing_api": n.testing_url,
+                           "ready_s": ready.get(n.name)} for n in cluster.nodes]}
+        (run_dir / ENDPOINTS_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        events.emit("up.detached", nodes=[n.name for n in cluster.nodes])
+        return info
+    finally:
+        events.close()
+
+
+def resolve_run_dir(run_id: str, runs_root: Path = Path(".runs")) -> Path:
+    for candidate in (runs_root / run_id, Path(run_id)):
+        if (candidate / RUN_FILE).is_file():
+            return candidate
+    raise PlanError(f"no run {run_id!r} under {runs_root}/ (and {run_id!r} is not a run directory)",
+                    "pass the run_id printed by `nomos-testing up`, or the path of its run directory")
+
+
+def tear_down(run_id: str) -> tuple[Path, list[str]]:
+    run_dir = resolve_run_dir(run_id)
+    meta = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    deployer = get_deployer(str(meta.get("runner", "host")))
+    if not isinstance(deployer, ManagedDeployer):
+        raise PrerequisiteError(f"runner {deployer.name} cannot tear down detached clusters", None)
+    return run_dir, deployer.down(run_dir)
