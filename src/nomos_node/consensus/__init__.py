@@ -1,0 +1,1 @@
+"""Cryptarchia consensus: slot clock, epochs, BLS VRF lottery, proof of leadership, blocks and the chain engine."""

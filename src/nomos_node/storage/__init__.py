@@ -1,0 +1,5 @@
+"""Persistent block storage."""
+
+from nomos_node.storage.blocks import BlockStore, StoreError
+
+__all__ = ["BlockStore", "StoreError"]
