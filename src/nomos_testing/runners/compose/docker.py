@@ -116,7 +116,7 @@ def require_compose() -> ComposeCli:
     cli = find_compose()
     if cli is None:
         raise PrerequisiteError("no compose CLI found (neither `docker compose` nor `docker-compose`)",
-                                "install the compose plugin (docker-compose-plugin) or `apt-get install docker-compose`")
+                                "install the compose v2 plugin or `apt-get install docker-compose`")
     return cli
 
 

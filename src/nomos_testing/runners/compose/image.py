@@ -9,6 +9,7 @@ code change only rebuilds the last small layer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -234,10 +235,8 @@ def _kzg_params_source() -> Path | None:
     """
     configured = settings.raw("NOMOS_KZGRS_PARAMS_PATH")
     candidates = [Path(configured)] if configured else []
-    try:
+    with contextlib.suppress(PrerequisiteError):
         candidates.append(repo_root() / ".cache" / "kzgrs_test_params")
-    except PrerequisiteError:
-        pass
     return next((path for path in candidates if path.is_file()), None)
 
 

@@ -1,0 +1,110 @@
+"""Operations on one run's compose project: up/down and per-service control through the compose CLI
+(v1 or v2), container queries through the docker CLI (one call for all containers, fast even with v1)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nomos_testing.runners.compose.docker import (
+    COMPOSE_SERVICE_LABEL,
+    RUN_LABEL,
+    ComposeCli,
+    DockerCommandError,
+    arun,
+    run,
+)
+
+UP_TIMEOUT_S = 180.0
+DOWN_TIMEOUT_S = 120.0
+CONTROL_TIMEOUT_S = 60.0
+STOP_GRACE_S = 5
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    container_id: str
+    service: str
+    status: str          # created | running | exited | dead | …
+    exit_code: int
+    ports: dict[int, tuple[str, int]]  # container port -> (host ip, host port)
+
+
+@dataclass(frozen=True)
+class ComposeProject:
+    run_id: str
+    name: str
+    compose_file: Path
+    cli: ComposeCli
+
+    def _argv(self, *args: str, compose_file: Path | None = None) -> list[str]:
+        return [*self.cli.argv, "-p", self.name, "-f", str(compose_file or self.compose_file), *args]
+
+    async def compose(self, *args: str, timeout: float = CONTROL_TIMEOUT_S,
+                      compose_file: Path | None = None) -> str:
+        _, out, _ = await arun(self._argv(*args, compose_file=compose_file), timeout=timeout)
+        return out
+
+    async def up(self) -> None:
+        await self.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT_S)
+
+    def down_sync(self) -> None:
+        run(self._argv("down", "-v", "--remove-orphans", "--timeout", str(STOP_GRACE_S)), timeout=DOWN_TIMEOUT_S)
+
+    async def down(self) -> None:
+        await self.compose("down", "-v", "--remove-orphans", "--timeout", str(STOP_GRACE_S), timeout=DOWN_TIMEOUT_S)
+
+    async def containers(self) -> list[ContainerState]:
+        """Every container of this run (any state), found by the run label."""
+        _, ids, _ = await arun(["docker", "ps", "-aq", "--no-trunc", "--filter", f"label={RUN_LABEL}={self.run_id}"])
+        if not ids.split():
+            return []
+        _, raw, _ = await arun(["docker", "inspect", *ids.split()])
+        return [_container_state(item) for item in json.loads(raw)]
+
+    async def logs(self, container_id: str, tail: int | None = None) -> str:
+        argv = ["docker", "logs", *(["--tail", str(tail)] if tail else []), container_id]
+        process = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                       stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(process.communicate(), CONTROL_TIMEOUT_S)
+        return out.decode(errors="replace")
+
+
+def _container_state(item: dict[str, Any]) -> ContainerState:
+    ports: dict[int, tuple[str, int]] = {}
+    for key, bindings in (item.get("NetworkSettings", {}).get("Ports") or {}).items():
+        if bindings:
+            ports[int(key.split("/")[0])] = (bindings[0]["HostIp"], int(bindings[0]["HostPort"]))
+    state = item.get("State", {})
+    return ContainerState(
+        container_id=item["Id"],
+        service=item.get("Config", {}).get("Labels", {}).get(COMPOSE_SERVICE_LABEL, item.get("Name", "").lstrip("/")),
+        status=state.get("Status", "unknown"),
+        exit_code=int(state.get("ExitCode", 0)),
+        ports=ports,
+    )
+
+
+def remove_by_label(label_filter: str) -> list[str]:
+    """Remove every container, network and volume matching a label filter (`key` or `key=value`)."""
+    removed: list[str] = []
+    label = f"label={label_filter}"
+    kinds = (
+        ("container", ["docker", "ps", "-aq", "--filter", label], ["docker", "rm", "-f", "-v"]),
+        ("network", ["docker", "network", "ls", "-q", "--filter", label], ["docker", "network", "rm"]),
+        ("volume", ["docker", "volume", "ls", "-q", "--filter", label], ["docker", "volume", "rm", "-f"]),
+    )
+    for kind, listing, removal in kinds:
+        found = run(listing, timeout=30).stdout.split()
+        if not found:
+            continue
+        try:
+            run([*removal, *found], timeout=DOWN_TIMEOUT_S)
+        except DockerCommandError as exc:  # report what could not be removed, keep going
+            removed.append(f"{kind} removal failed: {exc}")
+            continue
+        removed += [f"{kind} {ident[:12]}" for ident in found]
+    return removed
