@@ -197,21 +197,26 @@ class ComposeDeployer(ManagedDeployer):
             node_environment=_node_environment(),
             kzg_params_path=image.KZG_PARAMS_IN_IMAGE if (labels or {}).get(image.KZG_LABEL) == "present" else None,
         )
-        compose_file = write_stack(topology, spec, run_dir, time.time() + self.chain_start_lead_s)
+        compose_file = self.write_stack(topology, spec, run_dir)
         project = ComposeProject(run_id, project_name(run_id), compose_file, cli)
         save_state(project, run_dir)
+        log_names = {n.name: n.log_name for n in topology.nodes}
         try:
             await project.up()
             containers = {c.service: c for c in await project.containers()}
+            exited = sorted(name for name, c in containers.items() if c.status in ("exited", "dead"))
+            if exited:
+                raise DeploymentError(f"{len(exited)} container(s) exited during start-up: {', '.join(exited)}",
+                                      "read the log tail below; `nomos-node CONFIG` prints config errors itself")
             nodes = [NodeEndpoint(n.name, n.role, n.index, _url(self._get(containers, n.name), API_PORT),
                                   _url(self._get(containers, n.name), TESTING_PORT)) for n in topology.nodes]
             prometheus_url = _url(self._get(containers, PROMETHEUS_SERVICE), PROMETHEUS_PORT)
         except (DockerCommandError, DeploymentError) as exc:
             error = exc if isinstance(exc, DeploymentError) else to_deployment_error(exc, f"compose up of run {run_id}")
-            await self._abort(project, run_dir, error)
+            await self._abort(project, run_dir, log_names, error)
             raise error from exc
         except BaseException:
-            await asyncio.shield(self._abort(project, run_dir, None))
+            await asyncio.shield(self._abort(project, run_dir, log_names, None))
             raise
         pinned = {name: {port: binding[1] for port, binding in c.ports.items()} for name, c in containers.items()}
         pinned_file = write_pinned_stack(topology, spec, run_dir, pinned)
@@ -222,9 +227,13 @@ class ComposeDeployer(ManagedDeployer):
                           "compose_cli": f"{cli.display()} {cli.version}", "node_image": node_image,
                           "prometheus_image": prometheus_image, "published_on": host,
                           "prometheus_port_pinned": pinned_prometheus is not None},
-            project=project, run_dir=run_dir, log_names={n.name: n.log_name for n in topology.nodes},
+            project=project, run_dir=run_dir, log_names=log_names,
             preserve=settings.flag("COMPOSE_RUNNER_PRESERVE"),
         )
+
+    def write_stack(self, topology: GeneratedTopology, spec: StackSpec, run_dir: Path) -> Path:
+        """Write node configs, Prometheus config and compose.yaml; returns the compose file."""
+        return write_stack(topology, spec, run_dir, time.time() + self.chain_start_lead_s)
 
     @staticmethod
     def _get(containers: dict[str, ContainerState], service: str) -> ContainerState:
@@ -234,13 +243,15 @@ class ComposeDeployer(ManagedDeployer):
         return containers[service]
 
     @staticmethod
-    async def _abort(project: ComposeProject, run_dir: Path, error: DeploymentError | None) -> None:
-        """Print the failing containers' log tails, keep every log, remove the stack."""
+    async def _abort(project: ComposeProject, run_dir: Path, log_names: dict[str, str],
+                     error: DeploymentError | None) -> None:
+        """Add the failing containers' log tails to the error, keep every log, remove the stack."""
         try:
             for container in await project.containers():
                 log = await project.logs(container.container_id)
                 (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-                (run_dir / "logs" / f"{container.service}.log").write_text(log)
+                name = log_names.get(container.service, f"{container.service}.log")
+                (run_dir / "logs" / name).write_text(log)
                 if error is not None and container.status in ("exited", "dead", "created"):
                     tail = "\n".join(log.rstrip().splitlines()[-FAILED_LOG_TAIL:])
                     error.message += f"\n{container.service} ({container.status}, exit {container.exit_code}):\n{tail}"
