@@ -63,6 +63,20 @@ class HostCluster(Cluster):
 
     # Host specifics ----------------------------------------------------------------------------------
 
+    def start_all(self) -> None:
+        """Start every node that is not running, without waiting for any of them; record them in cluster.json."""
+        try:
+            for process in self.processes.values():
+                if not process.alive():
+                    process.spawn()
+        finally:
+            self.save_state()
+
+    def start_one(self, name: str) -> None:
+        """Start one node (the sequential baseline of the benchmarks starts them one at a time)."""
+        self.processes[name].spawn()
+        self.save_state()
+
     @property
     def torn_down(self) -> bool:
         return self._torn_down

@@ -15,7 +15,7 @@ from nomos_testing.runners.base import Check, Cluster, ManagedDeployer
 from nomos_testing.runners.host import state
 from nomos_testing.runners.host.binaries import resolve
 from nomos_testing.runners.host.cluster import HostCluster
-from nomos_testing.runners.host.process import NodeProcess, kill_now
+from nomos_testing.runners.host.process import NodeProcess
 from nomos_testing.runners.host.sockets import NodeSockets
 from nomos_testing.topology.model import GeneratedTopology, Role
 from nomos_testing.topology.render import render_node_config
@@ -93,6 +93,17 @@ class HostDeployer(ManagedDeployer):
     # Deploy ------------------------------------------------------------------------------------------
 
     async def deploy(self, topology: GeneratedTopology, run_id: str, run_dir: Path) -> HostCluster:
+        cluster = self.prepare(topology, run_id, run_dir)
+        try:
+            cluster.start_all()  # Popen returns as soon as each child exists: every node starts at once
+        except OSError as exc:
+            cluster.teardown_now()
+            raise DeploymentError(f"could not start the nodes of run {run_id}: {exc}",
+                                  "check the node binaries and free disk space; run `nomos-testing doctor`") from exc
+        return cluster
+
+    def prepare(self, topology: GeneratedTopology, run_id: str, run_dir: Path) -> HostCluster:
+        """Everything but starting: binaries resolved, sockets reserved, configs and data dirs written."""
         if not topology.nodes:
             raise DeploymentError("the topology has no nodes", "configure at least one validator")
         binaries = {}
@@ -102,20 +113,12 @@ class HostDeployer(ManagedDeployer):
                 raise PrerequisiteError(found.source, found.remedy)
             binaries[role] = found.path
         run_dir = run_dir.resolve()
-        processes: list[NodeProcess] = []
         try:
             processes = self._prepare(topology, run_id, run_dir, binaries)
-            for process in processes:  # Popen returns as soon as the child exists: this starts all at once
-                process.spawn()
         except OSError as exc:
-            kill_now(processes)
-            for process in processes:
-                process.sockets.close()
-            raise DeploymentError(f"could not start the nodes of run {run_id}: {exc}",
-                                  "check the node binaries and free disk space; run `nomos-testing doctor`") from exc
-        cluster = HostCluster(run_id, run_dir, processes)
-        cluster.save_state()
-        return cluster
+            raise DeploymentError(f"could not prepare run {run_id} in {run_dir}: {exc}",
+                                  "check free disk space, permissions and open-file limits (ulimit -n)") from exc
+        return HostCluster(run_id, run_dir, processes)
 
     def _prepare(self, topology: GeneratedTopology, run_id: str, run_dir: Path,
                  binaries: dict[Role, Path]) -> list[NodeProcess]:
@@ -126,10 +129,15 @@ class HostDeployer(ManagedDeployer):
         try:
             for node in topology.nodes:
                 reserved[node.name] = NodeSockets.reserve()
+            return self._write_configs(topology, run_id, run_dir, binaries, reserved)
         except OSError:
             for sockets in reserved.values():
                 sockets.close()
             raise
+
+    def _write_configs(self, topology: GeneratedTopology, run_id: str, run_dir: Path, binaries: dict[Role, Path],
+                       reserved: dict[str, NodeSockets]) -> list[NodeProcess]:
+        configs_dir, logs_dir, data_root = run_dir / "configs", run_dir / "logs", run_dir / "data"
         addresses = {name: sockets.addresses() for name, sockets in reserved.items()}
         chain_start = time.time() + self.chain_start_lead_s
         env = self._node_env(run_id, run_dir, logs_dir)
