@@ -11,8 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
-from nomos_node.config import GenesisConfig, parse_genesis
+from nomos_node.config import ConsensusConfig, GenesisConfig, parse_genesis
+from nomos_node.consensus.block import Block
+from nomos_node.consensus.chain import Chain
 from nomos_node.crypto.keys import NodeKeys
+from nomos_node.storage import BlockStore
+
+# Chains in unit tests start at t=0 with 1 s slots and are always evaluated at NOW: every slot < NOW is "past".
+NOW = 1_000_000.0
 
 
 def seed_for(index: int) -> bytes:
@@ -102,3 +108,81 @@ def genesis_dict_factory() -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 def config_dict_factory() -> Callable[..., dict[str, Any]]:
     return config_dict
+
+
+class ChainKit:
+    """Builds chains and valid blocks quickly for consensus tests (genesis at t=0, 1 s slots, f=0.9, k=3)."""
+
+    now = NOW
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+
+    def genesis(self, n_nodes: int = 3, **overrides: Any) -> GenesisConfig:
+        options: dict[str, Any] = {
+            "chain_start_time": 0.0,
+            "slot_duration": 1.0,
+            "active_slot_coeff": 0.9,
+            "security_param": 3,
+            "epoch": (1, 1, 1),
+        }
+        options.update(overrides)
+        return make_genesis(n_nodes, **options)
+
+    def chain(
+        self,
+        genesis: GenesisConfig | None = None,
+        *,
+        online: bool = True,
+        dev_mode: bool = True,
+        store: BlockStore | None = None,
+        orphan_cache_size: int = 5,
+        pol_difficulty_bits: int = 4,
+    ) -> Chain:
+        chain = Chain(
+            genesis or self.genesis(),
+            ConsensusConfig(orphan_cache_size=orphan_cache_size),
+            store or BlockStore.in_memory(),
+            pol_dev_mode=dev_mode,
+            pol_difficulty_bits=pol_difficulty_bits,
+        )
+        if online:
+            chain.switch_to_online()
+        return chain
+
+    def next_block(
+        self,
+        chain: Chain,
+        parent_id: str | None = None,
+        after_slot: int | None = None,
+        proof: str = "",
+        leaders: range | list[int] = range(3),
+    ) -> Block:
+        """The first block any of ``leaders`` can make on ``parent_id`` (default tip) at a slot > ``after_slot``."""
+        parent = chain.get_block(parent_id) if parent_id else chain.tip
+        assert parent is not None
+        slot = max(parent.slot, after_slot if after_slot is not None else parent.slot) + 1
+        while True:
+            for index in leaders:
+                ticket = chain.leadership(slot, keys_for(index), parent.id)
+                if ticket is not None:
+                    return chain.build_block(ticket, proof, keys_for(index))
+            slot += 1
+
+    def extend(
+        self, chain: Chain, count: int, parent_id: str | None = None, after_slot: int | None = None
+    ) -> list[Block]:
+        """Import ``count`` blocks on top of ``parent_id`` (default tip), each one the previous one's child."""
+        blocks: list[Block] = []
+        for _ in range(count):
+            block = self.next_block(chain, blocks[-1].id if blocks else parent_id, after_slot)
+            result = chain.import_block(block, now=NOW)
+            assert result.status == "imported", result
+            blocks.append(block)
+            after_slot = None
+        return blocks
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> ChainKit:
+    return ChainKit(tmp_path)
