@@ -24,11 +24,11 @@ class EventLog:
 
     def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Record one event. `kind` is dotted: `readiness.node_ready`, `node.start`, `workload.tx`, …"""
-        event = {"time": round(time.time(), 6),
-                 "elapsed_s": round(time.monotonic() - self._monotonic_start, 6),
-                 "kind": kind, **fields}
-        line = json.dumps(event, default=str, separators=(",", ":"))
-        with self._lock:
+        with self._lock:  # stamped under the lock: the file is in time order
+            event = {"time": round(time.time(), 6),
+                     "elapsed_s": round(time.monotonic() - self._monotonic_start, 6),
+                     "kind": kind, **fields}
+            line = json.dumps(event, default=str, separators=(",", ":"))
             self._counts[kind] = self._counts.get(kind, 0) + 1
             if self._file is not None and not self._file.closed:
                 self._file.write(line + "\n")
