@@ -255,12 +255,12 @@ class Chain:
     def _import_one(self, block: Block, now: float | None) -> ImportResult:
         if block.id in self._entries:
             return ImportResult(block.id, "duplicate")
+        if block.parent == ZERO_ID or block.height == 0:
+            return ImportResult(block.id, "rejected", RejectReason.FOREIGN_GENESIS)
         reason = self._check_standalone(block, now)
         if reason is not None:
             return ImportResult(block.id, "rejected", reason)
         if block.parent not in self._entries:
-            if block.parent == ZERO_ID or block.height == 0:
-                return ImportResult(block.id, "rejected", RejectReason.FOREIGN_GENESIS)
             self._remember_orphan(block)
             return ImportResult(block.id, "orphan", missing_parent=block.parent)
         reason = self._check_against_parent(block)
