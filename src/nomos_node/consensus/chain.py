@@ -150,7 +150,10 @@ class Chain:
 
     def is_canonical(self, block_id: str) -> bool:
         entry = self._entries.get(block_id)
-        return entry is not None and self._canonical[entry.block.height] == block_id if entry else False
+        if entry is None:
+            return False
+        height = entry.block.height
+        return height < len(self._canonical) and self._canonical[height] == block_id
 
     def info(self, now: float | None = None) -> dict[str, Any]:
         """The body of ``/cryptarchia/info``."""
@@ -228,8 +231,9 @@ class Chain:
         if self.mode == "Online":
             return
         self.mode = "Online"
-        if self._advance_lib():
-            self.store.set_heads(self.tip.id, self._lib_id)
+        moved, pruned = self._advance_lib()
+        if moved:
+            self.store.commit(remove=pruned, tip=self.tip.id, lib=self._lib_id)
 
     # ------------------------------------------------------------------ import
 
@@ -319,16 +323,10 @@ class Chain:
                 tip_changed = True
             else:
                 reorg_depth = 0
-        pruned = self._advance_lib() if tip_changed else set()
-        self.store.put_block(block, heads={"tip": self.tip.id, "lib": self._lib_id})
-        if pruned:
-            self.store.delete_blocks(pruned)
+        lib_moved, pruned = self._advance_lib() if tip_changed else (False, set())
+        self.store.commit(add=block, remove=pruned, tip=self.tip.id, lib=self._lib_id)
         return ImportResult(
-            block.id,
-            "imported",
-            tip_changed=tip_changed,
-            reorg_depth=reorg_depth if tip_changed else 0,
-            lib_changed=bool(pruned) or self._lib_moved,
+            block.id, "imported", tip_changed=tip_changed, reorg_depth=reorg_depth, lib_changed=lib_moved
         )
 
     def _connect_orphans(self, parent_id: str, now: float | None) -> list[ImportResult]:
@@ -371,15 +369,14 @@ class Chain:
         del self._canonical[lca_height + 1 :]
         self._canonical.extend(reversed(branch))
 
-    def _advance_lib(self) -> set[str]:
-        """Online: move the LIB to the k-th ancestor of the tip and prune forks below it. Returns pruned ids."""
-        self._lib_moved = False
+    def _advance_lib(self) -> tuple[bool, set[str]]:
+        """Online: move the LIB to the k-th ancestor of the tip and prune forks below it: (moved, pruned ids)."""
         if self.mode != "Online":
-            return set()
+            return False, set()
         target_height = max(0, self.height - self.k)
         old_height = self.lib.height
         if target_height <= old_height:
-            return set()
+            return False, set()
         pruned: set[str] = set()
         for height in range(old_height, target_height):
             keep = self._canonical[height + 1]
@@ -391,8 +388,7 @@ class Chain:
             self._children.get(entry.block.parent, set()).discard(block_id)
         self._epochs.forget(pruned)
         self._lib_id = self._canonical[target_height]
-        self._lib_moved = True
-        return pruned
+        return True, pruned
 
     def _subtree(self, root: str) -> set[str]:
         found, stack = set(), [root]
@@ -470,4 +466,3 @@ class Chain:
         self._set_tip(tip_id, 0)
         if lib_id is not None and self.is_canonical(lib_id):
             self._lib_id = lib_id
-        self._lib_moved = False

@@ -81,22 +81,19 @@ class BlockStore:
                 "use another storage.data_dir or delete the old one"
             )
 
-    def put_block(self, block: Block, heads: dict[str, str] | None = None) -> None:
-        """Store one block and optionally update the tip/LIB ids, atomically."""
+    def commit(
+        self, *, add: Block | None = None, remove: Iterable[str] = (), tip: str | None = None, lib: str | None = None
+    ) -> None:
+        """Add a block, delete pruned ones and move the tip/LIB ids in one atomic transaction."""
+        heads = {name: value for name, value in (("tip", tip), ("lib", lib)) if value is not None}
         with self._transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?, ?)",
-                (block.id, block.parent, block.height, block.slot, canonical_json(block.to_json()).decode()),
-            )
-            self._write_meta(db, heads or {})
-
-    def delete_blocks(self, block_ids: Iterable[str], heads: dict[str, str] | None = None) -> None:
-        with self._transaction() as db:
-            db.executemany("DELETE FROM blocks WHERE id = ?", [(block_id,) for block_id in block_ids])
-            self._write_meta(db, heads or {})
-
-    def set_heads(self, tip: str, lib: str) -> None:
-        self._set_meta({"tip": tip, "lib": lib})
+            if add is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?, ?)",
+                    (add.id, add.parent, add.height, add.slot, canonical_json(add.to_json()).decode()),
+                )
+            db.executemany("DELETE FROM blocks WHERE id = ?", [(block_id,) for block_id in remove])
+            self._write_meta(db, heads)
 
     def heads(self) -> tuple[str | None, str | None]:
         return self._meta("tip"), self._meta("lib")
