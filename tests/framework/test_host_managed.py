@@ -148,9 +148,17 @@ def test_preflight_reports_each_prerequisite(use_fake_node, runs_root: Path, mon
     monkeypatch.chdir(tmp_path)
     checks = {c.name: c for c in HostDeployer(runs_root).preflight()}
     pol = checks["POL_PROOF_DEV_MODE"]
-    assert not pol.ok and "slower" in pol.detail and pol.remedy == "export POL_PROOF_DEV_MODE=true"
+    assert not pol.ok and pol.required and pol.detail.startswith("unset: ") and "slower" in pol.detail
+    assert pol.remedy == "export POL_PROOF_DEV_MODE=true"
     assert not checks["nomos-executor binary"].ok and "NOMOS_EXECUTOR_BIN" in checks["nomos-executor binary"].remedy
     assert not checks["versions.env"].ok
+
+    monkeypatch.setenv("POL_PROOF_DEV_MODE", "false")  # a deliberate choice: a warning, not a failure
+    pol = next(c for c in HostDeployer(runs_root).preflight() if c.name == "POL_PROOF_DEV_MODE")
+    assert not pol.ok and not pol.required and pol.detail.startswith("false: ")
+    monkeypatch.setenv("POL_PROOF_DEV_MODE", "maybe")
+    pol = next(c for c in HostDeployer(runs_root).preflight() if c.name == "POL_PROOF_DEV_MODE")
+    assert not pol.ok and pol.required and "not a boolean" in pol.detail
 
 
 def test_binaries_found_next_to_the_interpreter(monkeypatch, runs_root: Path) -> None:

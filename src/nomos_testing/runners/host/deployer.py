@@ -10,7 +10,7 @@ from typing import ClassVar
 import yaml
 
 from nomos_testing import settings
-from nomos_testing.errors import DeploymentError, PrerequisiteError
+from nomos_testing.errors import DeploymentError, FrameworkError, PrerequisiteError
 from nomos_testing.runners.base import Check, Cluster, ManagedDeployer
 from nomos_testing.runners.host import state
 from nomos_testing.runners.host.binaries import resolve
@@ -60,14 +60,16 @@ class HostDeployer(ManagedDeployer):
     def _pol_check(self) -> Check:
         try:
             enabled = settings.pol_dev_mode()
-        except Exception as exc:  # a malformed boolean: report it as the check's failure
-            return Check("POL_PROOF_DEV_MODE", False, str(exc), "export POL_PROOF_DEV_MODE=true")
+        except FrameworkError as exc:  # a malformed boolean
+            return Check("POL_PROOF_DEV_MODE", False, exc.message, "export POL_PROOF_DEV_MODE=true")
         if enabled:
             return Check("POL_PROOF_DEV_MODE", True, "true: leadership proved with the VRF alone")
-        return Check("POL_PROOF_DEV_MODE", False,
-                     "unset or false: every node computes the expensive proof of leadership for each won slot, "
-                     "so blocks arrive far slower than the scenario expects and liveness fails",
-                     "export POL_PROOF_DEV_MODE=true")
+        explicit = settings.raw("POL_PROOF_DEV_MODE") is not None
+        consequence = ("every node computes the expensive proof of leadership for each won slot, so blocks arrive "
+                       "far slower than the scenario expects and liveness fails")
+        # Explicitly false is a choice (measuring the real proof cost), so only a warning; unset is a mistake.
+        return Check("POL_PROOF_DEV_MODE", False, ("false: " if explicit else "unset: ") + consequence,
+                     "export POL_PROOF_DEV_MODE=true", required=not explicit)
 
     def _versions_check(self) -> Check:
         found = find_versions_file()
