@@ -53,7 +53,9 @@ class ComposeCluster(Cluster):
                 target = logs_dir / "prometheus.log"
             else:
                 continue
-            target.write_text(await self.project.logs(container.container_id))
+            earlier = self.control.earlier_logs.get(container.service, "") \
+                if isinstance(self.control, ComposeNodeControl) else ""
+            target.write_text(earlier + await self.project.logs(container.container_id))
 
     async def teardown(self) -> None:
         if self.torn_down or self.detached:

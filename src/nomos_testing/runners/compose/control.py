@@ -3,6 +3,7 @@
 Starting again goes through `compose.pinned.yaml` (the host ports the first `up` got), because Docker
 picks a new ephemeral host port each time a container with an unpinned port starts, and the node's URLs
 must not change under the workloads. Data volume and mounted config survive, so the node catches up.
+The first such start recreates the container, so its log so far is kept in `earlier_logs` first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class ComposeNodeControl:
         self._pinned_file = pinned_file
         self._names = list(node_names)
         self.intentionally_down: set[str] = set()  # stopped or killed on purpose: not a crash
+        self.earlier_logs: dict[str, str] = {}  # logs of containers replaced by their pinned twin
+        self._pinned: set[str] = set()
 
     def _check(self, name: str) -> None:
         if name not in self._names:
@@ -44,7 +47,12 @@ class ComposeNodeControl:
 
     async def start(self, name: str) -> None:
         self._check(name)
+        if name not in self._pinned:
+            for container in await self._project.containers():
+                if container.service == name:
+                    self.earlier_logs[name] = await self._project.logs(container.container_id)
         await self._compose(name, "up", "-d", "--no-deps", "--no-build", name, pinned=True)
+        self._pinned.add(name)
         self.intentionally_down.discard(name)
 
     async def restart(self, name: str) -> None:

@@ -221,10 +221,13 @@ class ComposeDeployer(ManagedDeployer):
         pinned = {name: {port: binding[1] for port, binding in c.ports.items()} for name, c in containers.items()}
         pinned_file = write_pinned_stack(topology, spec, run_dir, pinned)
         control = ComposeNodeControl(project, pinned_file, [n.name for n in topology.nodes])
+        print(f"  compose project {project.name}: {compose_file}\n  prometheus {prometheus_url}",
+              file=sys.stderr, flush=True)
         return ComposeCluster(
             run_id=run_id, runner=self.name, nodes=nodes, control=control, prometheus_url=prometheus_url,
-            extra_report={"compose_project": project.name, "compose_file": str(compose_file),
-                          "compose_cli": f"{cli.display()} {cli.version}", "node_image": node_image,
+            extra_report={"prometheus_url": prometheus_url, "compose_project": project.name,
+                          "compose_file": str(compose_file), "compose_cli": f"{cli.display()} {cli.version}",
+                          "node_image": node_image,
                           "prometheus_image": prometheus_image, "published_on": host,
                           "prometheus_port_pinned": pinned_prometheus is not None},
             project=project, run_dir=run_dir, log_names=log_names,
