@@ -144,14 +144,36 @@ async def test_preserve_keeps_the_stack_until_down(images: dict[str, str], tmp_p
     assert removed and leftovers(unique_run_id) == {}
 
 
-async def test_clean_removes_leftovers_by_label(images: dict[str, str], tmp_path: Path, unique_run_id: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+_DEPLOY_AND_EXIT = """
+import asyncio, sys
+from pathlib import Path
+from compose_helpers import make_topology
+from nomos_testing.runners.compose.deployer import ComposeDeployer
+asyncio.run(ComposeDeployer().deploy(make_topology(validators=1), sys.argv[1], Path(sys.argv[2])))
+"""
+
+
+async def test_clean_removes_abandoned_runs_only(images: dict[str, str], tmp_path: Path, unique_run_id: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # a run whose framework process died without teardown (deploys, then exits)
+    abandoned = unique_run_id + "-gone"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    done = subprocess.run([sys.executable, "-c", _DEPLOY_AND_EXIT, abandoned, str(tmp_path / "gone")], env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # a run this (live) process is still driving
     monkeypatch.setenv("COMPOSE_RUNNER_PRESERVE", "1")
-    cluster = await ComposeDeployer().deploy(make_topology(validators=1), unique_run_id, tmp_path)
-    await cluster.teardown()
-    assert leftovers(unique_run_id)
-    removed = ComposeDeployer().clean()
-    assert any(item.startswith("container") for item in removed)
+    live = await ComposeDeployer().deploy(make_topology(validators=1), unique_run_id, tmp_path / "live")
+    try:
+        assert leftovers(abandoned)
+        leftover_check = next(c for c in ComposeDeployer().preflight() if c.name == "no leftovers of earlier runs")
+        assert not leftover_check.ok and abandoned in leftover_check.detail
+        removed = ComposeDeployer().clean()
+        assert any(item.startswith("container") and abandoned in item for item in removed), removed
+        assert leftovers(abandoned) == {}
+        assert set(leftovers(unique_run_id)) == {"container", "network", "volume"}, "clean hit a live run"
+    finally:
+        ComposeDeployer().down(live.run_dir)
     assert leftovers(unique_run_id) == {}
 
 

@@ -24,10 +24,18 @@ from nomos_testing.runners.compose.docker import (
     daemon_status,
     find_compose,
     image_exists,
+    owner_alive,
+    owner_token,
     run,
     to_deployment_error,
 )
-from nomos_testing.runners.compose.project import ComposeProject, ContainerState, remove_by_label
+from nomos_testing.runners.compose.project import (
+    ComposeProject,
+    ContainerState,
+    labelled_runs,
+    remove_abandoned_runs,
+    remove_by_label,
+)
 from nomos_testing.runners.compose.stack import (
     API_PORT,
     PROMETHEUS_PORT,
@@ -169,11 +177,16 @@ class ComposeDeployer(ManagedDeployer):
 
     @staticmethod
     def _leftovers_check() -> Check:
-        done = run(["docker", "ps", "-aq", "--filter", f"label={RUN_LABEL}"], timeout=30, check=False)
-        count = len(done.stdout.split())
-        return Check("no leftovers of earlier runs", count == 0,
-                     f"{count} container(s) of earlier runs" if count else "no labelled containers",
-                     "run `nomos-testing clean` (or `down RUN_ID` for a cluster kept with `up`)", required=False)
+        runs = labelled_runs()
+        abandoned = sorted(run_id for run_id, owner in runs.items() if not (owner and owner_alive(owner)))
+        live = len(runs) - len(abandoned)
+        extra = f"; {live} run(s) in progress" if live else ""
+        if abandoned:
+            return Check("no leftovers of earlier runs", False,
+                         f"containers/networks/volumes of {len(abandoned)} earlier run(s): "
+                         f"{', '.join(abandoned[:5])}{extra}",
+                         "run `nomos-testing clean` (or `down RUN_ID` for a cluster kept with `up`)", required=False)
+        return Check("no leftovers of earlier runs", True, f"no labelled leftovers{extra}")
 
     # Deploy ------------------------------------------------------------------------------------------
 
@@ -194,7 +207,7 @@ class ComposeDeployer(ManagedDeployer):
         labels = await asyncio.to_thread(image.image_labels, node_image)
         spec = StackSpec(
             run_id=run_id, node_image=node_image, prometheus_image=prometheus_image,
-            node_environment=_node_environment(),
+            node_environment=_node_environment(), owner=owner_token(),
             kzg_params_path=image.KZG_PARAMS_IN_IMAGE if (labels or {}).get(image.KZG_LABEL) == "present" else None,
         )
         compose_file = self.write_stack(topology, spec, run_dir)
@@ -296,4 +309,4 @@ class ComposeDeployer(ManagedDeployer):
         reachable, _ = daemon_status()
         if not reachable:
             return []
-        return remove_by_label(RUN_LABEL)
+        return remove_abandoned_runs()

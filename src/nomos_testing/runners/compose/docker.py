@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
+import psutil
+
 from nomos_testing.errors import DeploymentError, PrerequisiteError
 
 LABEL_PREFIX = "org.nomos-testing"
 RUN_LABEL = f"{LABEL_PREFIX}.run-id"
+OWNER_LABEL = f"{LABEL_PREFIX}.owner"  # "<pid>:<process start time>" of the framework process
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 
@@ -135,3 +139,17 @@ def image_exists(tag: str) -> bool:
 def to_deployment_error(exc: DockerCommandError, what: str) -> DeploymentError:
     return DeploymentError(f"{what}: {exc}", "check `docker info` and the run's compose.yaml; re-run with "
                                              "COMPOSE_RUNNER_PRESERVE=1 to inspect the containers")
+
+
+def owner_token(pid: int | None = None) -> str:
+    process = psutil.Process(pid or os.getpid())
+    return f"{process.pid}:{process.create_time():.3f}"
+
+
+def owner_alive(token: str) -> bool:
+    """Is the framework process that labelled a run still running (pid reuse ruled out by start time)?"""
+    pid, _, started = token.partition(":")
+    try:
+        return owner_token(int(pid)) == f"{int(pid)}:{float(started):.3f}"
+    except (ValueError, psutil.Error):
+        return False

@@ -11,10 +11,12 @@ from typing import Any
 
 from nomos_testing.runners.compose.docker import (
     COMPOSE_SERVICE_LABEL,
+    OWNER_LABEL,
     RUN_LABEL,
     ComposeCli,
     DockerCommandError,
     arun,
+    owner_alive,
     run,
 )
 
@@ -107,4 +109,28 @@ def remove_by_label(label_filter: str) -> list[str]:
             removed.append(f"{kind} removal failed: {exc}")
             continue
         removed += [f"{kind} {ident[:12]}" for ident in found]
+    return removed
+
+
+def labelled_runs() -> dict[str, str]:
+    """run id -> owner token of every run that has a container, network or volume left."""
+    fmt = f'{{{{.Label "{RUN_LABEL}"}}}}|{{{{.Label "{OWNER_LABEL}"}}}}'
+    runs: dict[str, str] = {}
+    for listing in (["docker", "ps", "-a"], ["docker", "network", "ls"], ["docker", "volume", "ls"]):
+        done = run([*listing, "--filter", f"label={RUN_LABEL}", "--format", fmt], timeout=30)
+        for line in done.stdout.splitlines():
+            run_id, _, owner = line.partition("|")
+            if run_id:
+                runs.setdefault(run_id, owner)
+    return runs
+
+
+def remove_abandoned_runs() -> list[str]:
+    """Everything of runs whose framework process is gone (finished, killed, or `up` that detached).
+    A run still being driven by a live process is left alone, so `clean` is safe during another run."""
+    removed: list[str] = []
+    for run_id, owner in sorted(labelled_runs().items()):
+        if owner and owner_alive(owner):
+            continue
+        removed += [f"{item} (run {run_id})" for item in remove_by_label(f"{RUN_LABEL}={run_id}")]
     return removed

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from nomos_testing.runners.compose.docker import LABEL_PREFIX, RUN_LABEL
+from nomos_testing.runners.compose.docker import LABEL_PREFIX, OWNER_LABEL, RUN_LABEL
 from nomos_testing.topology.model import GeneratedTopology, NodeIdentity
 from nomos_testing.topology.render import NodeAddresses, render_node_config
 
@@ -62,6 +62,7 @@ class StackSpec:
     # literal values written into every node container's environment
     node_environment: dict[str, str] = field(default_factory=dict)
     kzg_params_path: str | None = None  # in-image path when the node image carries KZG parameters
+    owner: str = ""  # the framework process that started the run (see docker.owner_token)
 
     @property
     def project(self) -> str:
@@ -112,7 +113,7 @@ def prometheus_config(topology: GeneratedTopology) -> dict[str, Any]:
 
 
 def _labels(spec: StackSpec, **extra: str) -> dict[str, str]:
-    return {RUN_LABEL: spec.run_id, **extra}
+    return {RUN_LABEL: spec.run_id, OWNER_LABEL: spec.owner, **extra}
 
 
 def _published(container_port: int, host_port: int | None = None) -> str:
