@@ -2,6 +2,7 @@
 
     python -m benchmarks framework            # full: N = 1, 4, 16, 64; a 60 s run for CPU; 64-node liveness
     python -m benchmarks framework --quick    # N = 1, 4, 16; a 15 s run; no 64-node liveness
+    python -m benchmarks framework --parts liveness      # only the 64-node liveness run
 
 1. start → all ready, parallel (this framework) vs sequential (the original tool: start node i, wait for its
    `/cryptarchia/info` before starting node i+1, then wait for peers), measured in the same process and run;
@@ -134,14 +135,17 @@ def _check(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-async def run(quick: bool, sizes: list[int], root: Path, say: Callable[[str], None]) -> int:
+PARTS = ("start", "teardown", "cpu", "liveness")
+
+
+async def run(quick: bool, sizes: list[int], parts: set[str], root: Path, say: Callable[[str], None]) -> int:
     os.environ.setdefault("POL_PROOF_DEV_MODE", "true")
     missed = 0
     say(f"host: {psutil.cpu_count()} CPU(s); node binary via the host runner's resolution; root {root}")
 
     rows = []
     figures: dict[int, dict[str, float]] = {}
-    for nodes in sizes:
+    for nodes in sizes if "start" in parts else []:
         par = await parallel_start(nodes, root)
         seq = await sequential_start(nodes, root)
         figures[nodes] = {"par": par["ready_s"], "seq": seq["ready_s"]}
@@ -149,8 +153,9 @@ async def run(quick: bool, sizes: list[int], root: Path, say: Callable[[str], No
                      f"{seq['ready_s'] / par['ready_s']:.1f}×"])
         say(f"  N={nodes}: parallel {par['ready_s']:.2f} s (full {par['full_ready_s']:.2f} s), "
             f"sequential {seq['ready_s']:.2f} s")
-    say("\nstart → all ready (HTTP + peers), seconds\n" + table(
-        ["nodes", "parallel", "parallel incl. height", "sequential (original)", "speed-up"], rows))
+    if rows:
+        say("\nstart → all ready (HTTP + peers), seconds\n" + table(
+            ["nodes", "parallel", "parallel incl. height", "sequential (original)", "speed-up"], rows))
 
     targets = []
     if 4 in figures:
@@ -163,18 +168,20 @@ async def run(quick: bool, sizes: list[int], root: Path, say: Callable[[str], No
         targets.append(["16 nodes ≥ 3× faster than sequential", f"{speedup:.1f}×", _check(ok)])
         missed += not ok
 
-    down = await teardown_time(16, root)
-    targets.append(["teardown of 16 ≤ 2 s", f"{down:.2f} s", _check(down <= 2.0)])
-    missed += down > 2.0
+    if "teardown" in parts:
+        down = await teardown_time(16, root)
+        targets.append(["teardown of 16 ≤ 2 s", f"{down:.2f} s", _check(down <= 2.0)])
+        missed += down > 2.0
 
-    duration = 15.0 if quick else 60.0
-    report, cpu, wall = await scenario_run(4, duration, root, "cpu-run")
-    share = cpu / wall
-    say(f"\nframework CPU over a {duration:g} s scenario run (3+1 nodes, wall {wall:.1f} s incl. deploy/teardown): "
-        f"{cpu:.2f} CPU s = {100 * share:.1f}% of one core; verdict passed={report.get('passed')}")
-    targets.append([f"framework CPU, {duration:g} s run", f"{100 * share:.1f}% of a core", "(figure)"])
+    if "cpu" in parts:
+        duration = 15.0 if quick else 60.0
+        report, cpu, wall = await scenario_run(4, duration, root, "cpu-run")
+        share = cpu / wall
+        say(f"\nframework CPU over a {duration:g} s scenario run (3+1 nodes, wall {wall:.1f} s incl. deploy and "
+            f"teardown): {cpu:.2f} CPU s = {100 * share:.1f}% of one core; verdict passed={report.get('passed')}")
+        targets.append([f"framework CPU, {duration:g} s run", f"{100 * share:.1f}% of a core", "(figure)"])
 
-    if not quick:
+    if "liveness" in parts:
         report, _, wall = await scenario_run(64, 60.0, root, "liveness-64")
         passed = bool(report.get("passed"))
         liveness = next((e for e in report.get("expectations", []) if e.get("name") == "consensus_liveness"), {})
@@ -190,12 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="N = 1, 4, 16; a 15 s CPU run; no 64-node run")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=None,
                         help="comma-separated cluster sizes, e.g. 1,4,16,64")
+    parser.add_argument("--parts", type=lambda s: set(s.split(",")), default=None,
+                        help=f"comma-separated subset of {','.join(PARTS)} (default: all; --quick drops liveness)")
     parser.add_argument("--keep", action="store_true", help="keep the run directories (printed)")
     args, _ = parser.parse_known_args(argv)
     sizes = args.sizes or ([1, 4, 16] if args.quick else [1, 4, 16, 64])
+    parts = args.parts or (set(PARTS) - {"liveness"} if args.quick else set(PARTS))
+    unknown = parts - set(PARTS)
+    if unknown:
+        parser.error(f"--parts: unknown {sorted(unknown)}; choose from {', '.join(PARTS)}")
     root = Path(tempfile.mkdtemp(prefix="bench-framework-"))
     try:
-        return asyncio.run(run(args.quick, sizes, root, lambda text: print(text, flush=True)))
+        return asyncio.run(run(args.quick, sizes, parts, root, lambda text: print(text, flush=True)))
     finally:
         if args.keep:
             print(f"run directories kept in {root}")
