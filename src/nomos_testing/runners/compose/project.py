@@ -59,6 +59,11 @@ class ComposeProject:
     async def down(self) -> None:
         await self.compose("down", "-v", "--remove-orphans", "--timeout", str(STOP_GRACE_S), timeout=DOWN_TIMEOUT_S)
 
+    async def remove_containers(self) -> None:
+        _, ids, _ = await arun(["docker", "ps", "-aq", "--filter", f"label={RUN_LABEL}={self.run_id}"], check=False)
+        if ids.split():
+            await arun(["docker", "rm", "-f", "-v", *ids.split()], timeout=DOWN_TIMEOUT_S, check=False)
+
     async def containers(self) -> list[ContainerState]:
         """Every container of this run (any state), found by the run label."""
         _, ids, _ = await arun(["docker", "ps", "-aq", "--no-trunc", "--filter", f"label={RUN_LABEL}={self.run_id}"])
