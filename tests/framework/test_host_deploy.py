@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -48,7 +53,7 @@ async def test_deploy_3_plus_1_reaches_readiness_and_teardown_leaves_nothing(
         pids = [p.pid for p in cluster.processes.values()]
         assert len(processes_of(run_dir)) == 4
         # each node is the leader of its own process group
-        assert all(psutil.Process(pid).pid == __import__("os").getpgid(pid) for pid in pids)
+        assert all(os.getpgid(pid) == pid for pid in pids)
     finally:
         began = time.monotonic()
         await cluster.teardown()
@@ -167,3 +172,38 @@ async def test_missing_binary_is_a_prerequisite_error(topology_factory, runs_roo
         await HostDeployer(runs_root).deploy(topology_factory(1), "x", runs_root / "x")
     assert "NOMOS_NODE_BIN" in str(caught.value) and "fix:" in str(caught.value)
     assert not (runs_root / "x").exists()
+
+
+def test_sigint_during_readiness_leaves_no_process(use_fake_node, runs_root: Path, processes_of, reaper) -> None:
+    """Ctrl-C in a real framework process: asyncio cancels the main task, teardown runs from its finally."""
+    script = textwrap.dedent(f"""
+        import asyncio, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from pathlib import Path
+        from conftest import plain_topology
+        from nomos_testing.readiness import ReadinessTimeouts, wait_ready
+        from nomos_testing.runners.host import HostDeployer
+
+        async def main():
+            root = Path({str(runs_root)!r})
+            topology = plain_topology(3)
+            cluster = await HostDeployer(root).deploy(topology, "sigint", root / "sigint")
+            try:
+                print(" ".join(str(p.pid) for p in cluster.processes.values()), flush=True)
+                await wait_ready(cluster, topology, ReadinessTimeouts(total_s=120))
+            finally:
+                await cluster.teardown()
+
+        asyncio.run(main())
+    """)
+    env = dict(os.environ, FAKE_NODE_DEAF="validator-2")  # readiness never completes
+    runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    assert runner.stdout is not None
+    pids = [int(pid) for pid in runner.stdout.readline().split()]
+    reaper.extend(pids)
+    assert len(pids) == 3
+    time.sleep(1.0)
+    assert len(processes_of(runs_root / "sigint")) == 3
+    runner.send_signal(signal.SIGINT)
+    assert runner.wait(timeout=30) != 0  # KeyboardInterrupt
+    assert processes_of(runs_root / "sigint") == []
