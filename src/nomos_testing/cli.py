@@ -158,6 +158,9 @@ def clean() -> None:
             deployer = get_deployer(name)
         except FrameworkError:
             continue  # a runner not present in this checkout left nothing behind
+        except Exception as exc:  # a broken runner must not stop the others from being cleaned
+            console.line(f"{name}: skipped ({type(exc).__name__}: {exc})")
+            continue
         if isinstance(deployer, ManagedDeployer):
             try:
                 removed = deployer.clean()
@@ -171,7 +174,7 @@ def clean() -> None:
 
 
 @image_app.command("build")
-def image_build() -> None:
+def image_build(force: Annotated[bool, typer.Option("--force", help="rebuild even if up to date")] = False) -> None:
     """Build the node image used by the compose and k8s runners."""
     console = RunConsole()
     try:
@@ -180,7 +183,7 @@ def image_build() -> None:
         console.error(f"the compose runner's image builder is not available in this checkout ({exc})")
         raise typer.Exit(EXIT_SETUP_ERROR) from None
     try:
-        result = build_node_image()
+        result = build_node_image(force=force)
     except FrameworkError as exc:
         raise _fail(console, exc) from None
     console.line(f"built {result}")

@@ -14,6 +14,7 @@ from xml.etree import ElementTree as ET
 
 import psutil
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "nomos_testing.cli"]
@@ -31,7 +32,7 @@ def env(**extra: str) -> dict[str, str]:
     return values
 
 
-def scenario_file(tmp_path: Path, *, duration: float = 8, slot: float = 0.5, validators: int = 2, executors: int = 1,
+def scenario_file(tmp_path: Path, *, duration: float = 10, slot: float = 1.0, validators: int = 2, executors: int = 1,
                   extra: str = "") -> Path:
     path = tmp_path / "scenario.toml"
     path.write_text(f"""
@@ -158,8 +159,10 @@ def test_readiness_timeout_names_the_nodes(tmp_path: Path) -> None:
 
 def test_sigint_mid_run_exits_130_and_leaves_no_process(tmp_path: Path) -> None:
     out = tmp_path / "run"
+    # A shell's background jobs inherit SIGINT ignored; give the CLI the default disposition a terminal has.
     process = subprocess.Popen([*CLI, "run", str(scenario_file(tmp_path, duration=60)), "--out", str(out)],
-                               cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert process.stdout is not None
     seen = []
     for line in process.stdout:
@@ -198,12 +201,13 @@ def test_up_then_down(tmp_path: Path) -> None:
 
 
 def test_two_runs_at_the_same_time_both_pass(tmp_path: Path) -> None:
-    scenario = scenario_file(tmp_path, duration=8, validators=2, executors=0)
+    scenario = scenario_file(tmp_path, validators=2, executors=0)
     runs = [subprocess.Popen([*CLI, "run", str(scenario), "--out", str(tmp_path / f"run{i}")], cwd=REPO, env=env(),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
     outputs = [run.communicate(timeout=RUN_TIMEOUT_S)[0] for run in runs]
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output
-    ports = [set(json.loads((tmp_path / f"run{i}" / "report.json").read_text())["nodes"][0]) for i in range(2)]
-    assert ports[0] == ports[1]
+    listens = [{yaml.safe_load(config.read_text())["api"]["listen"]
+                for config in (tmp_path / f"run{i}" / "configs").iterdir()} for i in range(2)]
+    assert len(listens[0]) == len(listens[1]) == 2 and listens[0].isdisjoint(listens[1])
     assert_no_node_left(tmp_path)
