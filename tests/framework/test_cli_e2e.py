@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -211,3 +212,18 @@ def test_two_runs_at_the_same_time_both_pass(tmp_path: Path) -> None:
                 for config in (tmp_path / f"run{i}" / "configs").iterdir()} for i in range(2)]
     assert len(listens[0]) == len(listens[1]) == 2 and listens[0].isdisjoint(listens[1])
     assert_no_node_left(tmp_path)
+
+
+def test_clean_stops_a_cluster_left_up(tmp_path: Path) -> None:
+    runs_root = REPO / ".runs"
+    result = cli("up", scenario_file(tmp_path, validators=1, executors=0))
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = Path(json.loads(result.stdout)["run_dir"])
+    try:
+        assert run_dir.parent == runs_root.resolve() and node_processes(run_dir)
+        cleaned = cli("clean")
+        assert cleaned.returncode == 0 and "removed" in cleaned.stdout
+        assert_no_node_left(run_dir)
+    finally:
+        cli("down", run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
