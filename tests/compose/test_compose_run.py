@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import yaml
 from compose_helpers import leftovers, make_topology
 
 from nomos_testing.client import NodeClient
+from nomos_testing.errors import DeploymentError
 from nomos_testing.readiness import ReadinessTimeouts, wait_ready
 from nomos_testing.runners.compose.cluster import ComposeCluster
 from nomos_testing.runners.compose.deployer import ComposeDeployer
@@ -123,8 +125,26 @@ async def test_node_that_exits_is_reported_with_its_log_tail(images: dict[str, s
     assert result.exit_code == 2
     error = result.report["error"]
     assert "validator-1" in error and "active_slot_coeff" in error, error  # the node's own words, from its log
-    assert "validator-0" not in error.split("validator-1")[0].split("exited")[-1]
+    assert re.search(r"\b1 (container|node)\(s\) exited", error), error  # only the broken node
     assert "active_slot_coeff" in (tmp_path / "logs" / "nomos-node-1.log").read_text()
+    assert leftovers(unique_run_id) == {}
+
+
+async def test_container_dying_during_readiness_is_reported(images: dict[str, str], tmp_path: Path,
+                                                            unique_run_id: str) -> None:
+    topology = make_topology(validators=2)
+    cluster = await ComposeDeployer().deploy(topology, unique_run_id, tmp_path)
+    try:
+        victim = next(c for c in await cluster.project.containers() if c.service == "validator-1")
+        subprocess.run(["docker", "kill", victim.container_id], check=True, capture_output=True, timeout=60)
+        with pytest.raises(DeploymentError) as failure:
+            await wait_ready(cluster, topology, READY)
+        message = str(failure.value)
+        assert "validator-1: container exited with code 137" in message, message
+        assert "node started" in message  # the tail of the node's own log
+        assert message.startswith("1 node(s) exited during readiness"), message
+    finally:
+        await cluster.teardown()
     assert leftovers(unique_run_id) == {}
 
 
@@ -138,7 +158,7 @@ async def test_preserve_keeps_the_stack_until_down(images: dict[str, str], tmp_p
     kept = leftovers(unique_run_id)
     assert set(kept) == {"container", "network", "volume"} and len(kept["container"]) == 2, kept
     message = capsys.readouterr().err
-    assert "COMPOSE_RUNNER_PRESERVE=1" in message and f"nomos-testing down {unique_run_id}" in message
+    assert "COMPOSE_RUNNER_PRESERVE=1" in message and f"nomos-testing down {tmp_path}" in message
     assert await _height(cluster.nodes[0].api_url) >= 0  # still serving
     removed = ComposeDeployer().down(tmp_path)
     assert removed and leftovers(unique_run_id) == {}

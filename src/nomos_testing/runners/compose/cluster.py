@@ -82,8 +82,8 @@ def preserved_message(project: ComposeProject, run_dir: Path) -> str:
         f"  list:    docker ps -a --filter label={RUN_LABEL}={project.run_id}",
         f"  status:  {compose} ps",
         f"  logs:    {compose} logs <service>      (services: validator-0, …, prometheus)",
-        f"  remove:  nomos-testing down {project.run_id} --runner compose   or   {compose} down -v",
-        f"  all leftovers of every run:  nomos-testing clean   (run directory: {run_dir})",
+        f"  remove:  nomos-testing down {run_dir}   or   {compose} down -v",
+        "  all leftovers of finished runs:  nomos-testing clean",
     ])
 
 
