@@ -118,12 +118,25 @@ def feed_poll_interval(plan: ScenarioPlan) -> float:
     return base * max(1.0, plan.topology.node_count / 16)
 
 
-async def wait_cluster_ready(cluster: Cluster, topology: GeneratedTopology, plan: ScenarioPlan, events: EventLog,
-                             started_at: float) -> dict[str, float]:
+async def wait_cluster_ready(cluster: Cluster, topology: GeneratedTopology, plan: ScenarioPlan,
+                             events: EventLog | ConsoleEvents, started_at: float) -> dict[str, float]:
     from nomos_testing.readiness import ReadinessTimeouts, wait_ready  # RUNNER's area; loaded on use
 
     timeouts = ReadinessTimeouts(total_s=settings.readiness_timeout_s(plan.readiness_timeout_s))
     return await wait_ready(cluster, topology, timeouts, events, started_at=started_at)
+
+
+class ConsoleEvents:
+    """Records into the event log and shows readiness on the console as each node gets ready."""
+
+    def __init__(self, events: EventLog, console: RunConsole) -> None:
+        self.events = events
+        self.console = console
+
+    def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
+        if kind == "readiness.node_ready":
+            self.console.node_ready(str(fields.get("node")), float(fields.get("ready_s") or 0.0))
+        return self.events.emit(kind, **fields)
 
 
 def prepare_run_dir(run_dir: Path, plan: ScenarioPlan, run_id: str, runner: str, mode: str) -> None:
@@ -198,9 +211,8 @@ class ScenarioRun:
         with self.phases.timed("readiness_s"):
             self.console.phase("waiting for readiness")
             self.events.emit("readiness.start", timeout_s=plan.readiness_timeout_effective_s)
-            self.ready_s = await wait_cluster_ready(self.cluster, self.topology, plan, self.events, started_at)
-            for name, seconds in sorted(self.ready_s.items(), key=lambda item: item[1]):
-                self.console.node_ready(name, seconds)
+            sink = ConsoleEvents(self.events, self.console)
+            self.ready_s = await wait_cluster_ready(self.cluster, self.topology, plan, sink, started_at)
             self.events.emit("readiness.done", ready_s=self.ready_s)
 
     async def _drive_and_judge(self) -> None:

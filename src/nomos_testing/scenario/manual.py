@@ -14,6 +14,7 @@ from nomos_testing.runners.base import Deployer, ManagedDeployer
 from nomos_testing.runners.registry import get_deployer
 from nomos_testing.scenario.lifecycle import (
     RUN_FILE,
+    ConsoleEvents,
     preflight_checks,
     prepare_run_dir,
     require,
@@ -42,7 +43,7 @@ async def bring_up(plan: ScenarioPlan, deployer: Deployer, run_dir: Path, run_id
         cluster = await deployer.deploy(topology, run_id, run_dir)
         try:
             console.phase("waiting for readiness")
-            ready = await wait_cluster_ready(cluster, topology, plan, events, started)
+            ready = await wait_cluster_ready(cluster, topology, plan, ConsoleEvents(events, console), started)
         except BaseException:
             await cluster.teardown()
             await cluster.collect_logs(run_dir / "logs")
