@@ -317,6 +317,12 @@ def ensure_node_image(log: Log = _stderr_log) -> str:
     labels = image_labels(tag)
     if labels is not None and SOURCE_HASH_LABEL not in labels:
         return tag
+    try:
+        repo_root()
+    except PrerequisiteError:
+        if labels is not None:  # installed without a checkout: nothing to rebuild from, use what is there
+            return tag
+        raise
     return build_node_image(tag, log=log)
 
 
