@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from nomos_testing.errors import EXIT_INTERRUPTED, EXIT_PASSED, EXIT_SETUP_ERROR, FrameworkError
+from nomos_testing.errors import EXIT_INTERRUPTED, EXIT_PASSED, EXIT_SETUP_ERROR, FrameworkError, PlanError
 from nomos_testing.observe.console import RunConsole
 from nomos_testing.runners.base import ManagedDeployer
 from nomos_testing.runners.registry import RUNNERS, get_deployer
@@ -63,6 +63,14 @@ def _plan(scenario: Path | None, **overrides: Any) -> ScenarioPlan:
     return base.with_overrides(**overrides)
 
 
+def _run_dir(out: Path | None, run_id: str) -> Path:
+    if out is None:
+        return RUNS_ROOT / run_id
+    if (out / "plan.json").exists():
+        raise PlanError(f"--out {out} already holds a run", "pass a new directory, or remove the old run first")
+    return out
+
+
 def _run_async(coro: Coroutine[Any, Any, T]) -> T:
     """asyncio.run, with SIGTERM handled like Ctrl-C (the main task is cancelled, teardown runs)."""
 
@@ -85,10 +93,10 @@ def run(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: Va
         plan = _plan(scenario, validators=validators, executors=executors, duration_s=duration, seed=seed,
                      layout=layout, slot_duration=slot)
         deployer = get_deployer(runner)
+        run_id = new_run_id(plan)
+        run_dir = _run_dir(out, run_id)
     except FrameworkError as exc:
         raise _fail(console, exc) from None
-    run_id = new_run_id(plan)
-    run_dir = out if out is not None else RUNS_ROOT / run_id
     try:
         result = _run_async(ScenarioRun(plan, deployer, run_dir, run_id, console).run())
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -126,7 +134,7 @@ def up(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: Val
                      slot_duration=slot)
         deployer = get_deployer(runner)
         run_id = new_run_id(plan)
-        run_dir = out if out is not None else RUNS_ROOT / run_id
+        run_dir = _run_dir(out, run_id)
         info = _run_async(bring_up(plan, deployer, run_dir, run_id, console))
     except FrameworkError as exc:
         raise _fail(console, exc) from None
