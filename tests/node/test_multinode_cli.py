@@ -104,3 +104,16 @@ def test_without_dev_mode_blocks_carry_an_expensive_proof(tmp_path: Path) -> Non
     (dev_ms, dev_proof), (full_ms, full_proof) = runs[True], runs[False]
     assert dev_proof == "" and re.fullmatch(r"[0-9a-f]{16}", full_proof)
     assert dev_ms < 1.0 and full_ms > 20.0, f"proof took {full_ms:.1f} ms without dev mode, {dev_ms:.1f} ms with it"
+
+
+def test_log_filter_levels_per_target(tmp_path: Path) -> None:
+    network, path = _config(tmp_path)
+    bad = _run([str(path)], env=dict(network.nodes[0].env, NOMOS_LOG_FILTER="chain=debug"))
+    assert bad.returncode == 2 and "NOMOS_LOG_FILTER" in bad.stderr
+    network.nodes[0].env["NOMOS_LOG_FILTER"] = "node=warn,consensus=debug"
+    with network:
+        node = network.nodes[0]
+        network.start()
+        wait_until(lambda: "block produced" in node.log_text(), 30, "a produced block")
+        assert ready(node)
+        assert " node node started" not in node.log_text()

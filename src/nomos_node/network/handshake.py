@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nomos_node.network.framing import FrameError, read_frame, write_frame
@@ -61,7 +62,7 @@ async def perform_handshake(
     identity: LocalIdentity,
     genesis_id: str,
     advertise: str | None,
-    is_blocked: callable,
+    is_blocked: Callable[[str], bool],
 ) -> RemoteHello:
     """Run the handshake on a fresh connection. Raises HandshakeRefused, FrameError or OSError-family errors."""
     our_nonce = os.urandom(32)
