@@ -11,6 +11,7 @@ import pytest
 
 from nomos_node.crypto.keys import NodeKeys
 from nomos_node.network import NetworkService, RequestFailed
+from nomos_node.network.addresses import AddressError, PeerAddress, parse_address
 from nomos_node.network.framing import MAX_FRAME_BYTES, FrameError, read_frame
 from nomos_node.network.identity import LocalIdentity
 from nomos_node.network.seen_cache import SeenCache
@@ -142,3 +143,14 @@ def test_seen_cache_is_bounded_lru() -> None:
     assert cache.add("a") and cache.add("b") and not cache.add("a")
     assert cache.add("c")  # evicts b, the least recently seen
     assert "a" in cache and "b" not in cache and len(cache) == 2
+
+
+def test_peer_addresses_accept_host_port_and_multiaddrs() -> None:
+    assert parse_address("127.0.0.1:3000") == PeerAddress("127.0.0.1", 3000)
+    assert parse_address("/ip4/10.0.0.2/tcp/3001") == PeerAddress("10.0.0.2", 3001)
+    assert parse_address("/dns/validator-1/udp/3002/quic-v1") == PeerAddress("validator-1", 3002)
+    assert parse_address("[::1]:3003").multiaddr() == "/ip6/::1/tcp/3003"
+    assert parse_address("0.0.0.0:0", allow_zero=True).port == 0
+    for bad in ("nohost", "127.0.0.1:0", "127.0.0.1:70000", "/ip4/1.2.3.4/sctp/5"):
+        with pytest.raises(AddressError):
+            parse_address(bad)
