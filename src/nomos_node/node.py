@@ -1,0 +1,267 @@
+"""The running node: wires config, keys, chain, storage, network, sync, block production, APIs and metrics.
+
+Block production: a slot ticker asks the chain for leadership every slot; a won slot's proof of leadership is
+computed in a worker thread (the expensive PoL unless POL_PROOF_DEV_MODE) so the event loop stays
+responsive; the block is built on the tip, imported locally and gossiped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+from nomos_node.api import ApiServer, build_base_app, build_testing_app
+from nomos_node.api.view import UnknownBlock
+from nomos_node.config import NodeConfig
+from nomos_node.consensus.block import Block, BlockFormatError
+from nomos_node.consensus.chain import Chain, ImportResult, UnknownBlockError
+from nomos_node.consensus.clock import EpochSchedule
+from nomos_node.consensus.leader import prove_leadership
+from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS
+from nomos_node.crypto.keys import NodeKeys
+from nomos_node.logs import event
+from nomos_node.metrics import NodeMetrics
+from nomos_node.network import NetworkService
+from nomos_node.network.identity import LocalIdentity
+from nomos_node.network.sync import ChainSync, TipSummary
+from nomos_node.storage import BlockStore, StoreError
+
+log = logging.getLogger("nomos_node.node")
+consensus_log = logging.getLogger("nomos_node.consensus")
+
+BLOCKS_TOPIC = "/cryptarchia/proto"
+_TRUE = {"1", "true", "yes"}
+
+
+class NodeStartError(Exception):
+    """The node could not start (a listener could not bind, the data directory is unusable, …)."""
+
+
+def pol_dev_mode(environ: dict[str, str] | None = None) -> bool:
+    value = (os.environ if environ is None else environ).get("POL_PROOF_DEV_MODE", "")
+    return value.strip().lower() in _TRUE
+
+
+def pol_difficulty_bits(environ: dict[str, str] | None = None) -> int:
+    """NOMOS_POL_DIFFICULTY_BITS lowers (or raises) the PoL cost, for tests; every node of a network needs the same."""
+    value = (os.environ if environ is None else environ).get("NOMOS_POL_DIFFICULTY_BITS", "")
+    if not value.strip():
+        return DEFAULT_POL_DIFFICULTY_BITS
+    if not value.strip().isdigit() or not 0 <= int(value) <= 64:
+        raise NodeStartError(f"NOMOS_POL_DIFFICULTY_BITS: expected an integer in 0..64, got {value!r}")
+    return int(value)
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.keys = NodeKeys.from_seed(config.node.key_seed)
+        self.metrics = NodeMetrics()
+        self.dev_mode = pol_dev_mode()
+        self.pol_bits = pol_difficulty_bits()
+        self.schedule = EpochSchedule.from_genesis(config.genesis)
+        try:
+            self.store = BlockStore.open(config.storage.data_dir)
+            self.chain = Chain(config.genesis, config.consensus, self.store, self.dev_mode,
+                               pol_difficulty_bits=self.pol_bits)
+        except StoreError as exc:
+            raise NodeStartError(str(exc)) from exc
+        net = config.network
+        self.network = NetworkService(
+            LocalIdentity.from_keys(self.keys),
+            self.chain.genesis_id,
+            str(net.listen),
+            listen_fd=net.listen_fd,
+            advertise=str(net.advertise) if net.advertise.port != 0 else None,
+            initial_peers=[str(peer) for peer in net.initial_peers],
+            on_peers_changed=self.metrics.peers.set,
+            on_peer_connected=self._on_peer_connected,
+        )
+        self.sync = ChainSync(self.network, self, self._import_from_peer)
+        self.network.register_topic(BLOCKS_TOPIC, self._on_block_gossip)
+        self.api = ApiServer(build_base_app(self), config.api.listen.host, config.api.listen.port,
+                             config.api.listen_fd)
+        self.testing_api = ApiServer(build_testing_app(self), config.testing_api.listen.host,
+                                     config.testing_api.listen.port, config.testing_api.listen_fd)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.chain.height > 0:
+            event(log, logging.INFO, "resumed from disk", height=self.chain.height, tip=self.chain.tip.id,
+                  lib=self.chain.lib.id, blocks=len(self.chain))
+        try:
+            await self.network.start()
+            await self.api.start()
+            await self.testing_api.start()
+        except OSError as exc:
+            raise NodeStartError(f"cannot listen: {exc.strerror or exc}") from exc
+        self._update_chain_metrics()
+        event(log, logging.INFO, "node started", role=self.config.node.role, index=self.config.node.index,
+              peer_id=self.keys.peer_id, genesis=self.chain.genesis_id,
+              p2p=",".join(self.network.listen_addresses), api=self.api.bound, testing_api=self.testing_api.bound,
+              pol_dev_mode=self.dev_mode)
+        self._tasks = [asyncio.ensure_future(self._slot_loop()), asyncio.ensure_future(self._sync_loop())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.sync.stop()
+        await self.network.stop()
+        await self.api.stop()
+        await self.testing_api.stop()
+        self.store.close()
+        event(log, logging.INFO, "node stopped", height=self.chain.height, tip=self.chain.tip.id)
+
+    # -- NodeView (HTTP API) and SyncSource -----------------------------------------------------------------
+    def consensus_info(self) -> dict[str, Any]:
+        return self.chain.info()
+
+    def header_ids(self, from_id: str | None, to_id: str | None) -> list[str]:
+        try:
+            return self.chain.headers(from_id, to_id)
+        except UnknownBlockError as exc:
+            raise UnknownBlock(exc.args[0]) from exc
+
+    def block_json(self, block_id: str) -> dict[str, Any] | None:
+        block = self.chain.get_block(block_id)
+        return None if block is None else block.to_json()
+
+    def tip_summary(self) -> TipSummary:
+        tip = self.chain.tip
+        return TipSummary(tip.id, tip.height, tip.slot)
+
+    def locator(self) -> list[str]:
+        return self.chain.locator()
+
+    def blocks_after(self, locator: list[str], limit: int) -> list[dict[str, Any]]:
+        return [block.to_json() for block in self.chain.blocks_after(locator, limit)]
+
+    # -- blocks from peers ----------------------------------------------------------------------------------
+    async def _on_block_gossip(self, payload: Any, peer_id: str) -> bool:
+        result = self._import_json(payload, peer_id, source="gossip")
+        if result is not None and result.status == "orphan":
+            self.sync.request_sync(peer_id, "orphan")
+        return result is not None and result.imported
+
+    async def _import_from_peer(self, document: dict[str, Any], peer_id: str) -> bool:
+        result = self._import_json(document, peer_id, source="sync")
+        return result is not None and result.status in ("imported", "duplicate")
+
+    def _import_json(self, document: Any, peer_id: str, source: str) -> ImportResult | None:
+        try:
+            block = Block.from_json(document)
+        except BlockFormatError as exc:
+            self.metrics.blocks_rejected.labels(reason="bad_format").inc()
+            event(consensus_log, logging.WARNING, "block rejected", reason="bad_format", error=exc, source=source,
+                  peer=peer_id)
+            return None
+        return self._import(block, source=source, peer=peer_id)
+
+    def _import(self, block: Block, source: str, peer: str) -> ImportResult:
+        result = self.chain.import_block(block)
+        if result.imported:
+            for imported in (block, *(self.chain.get_block(r.block_id) for r in result.connected if r.imported)):
+                if imported is not None:
+                    self.metrics.block_imported()
+                    event(consensus_log, logging.INFO, "block imported", id=imported.id, height=imported.height,
+                          slot=imported.slot, source=source, peer=peer)
+            if result.reorg_depth:
+                self.metrics.reorg(result.reorg_depth)
+                event(consensus_log, logging.INFO, "reorg", depth=result.reorg_depth, tip=self.chain.tip.id,
+                      height=self.chain.height)
+            self._update_chain_metrics()
+        elif result.status == "orphan":
+            self.metrics.orphans.inc()
+            event(consensus_log, logging.INFO, "orphan block", id=block.id, height=block.height, slot=block.slot,
+                  missing_parent=result.missing_parent, source=source, peer=peer)
+        elif result.status == "rejected":
+            reason = str(result.reason)
+            self.metrics.blocks_rejected.labels(reason=reason).inc()
+            event(consensus_log, logging.WARNING, "block rejected", id=block.id, reason=reason, slot=block.slot,
+                  source=source, peer=peer)
+        return result
+
+    def _on_peer_connected(self, peer_id: str) -> None:
+        self.sync.request_sync(peer_id, "connected")
+
+    def _update_chain_metrics(self) -> None:
+        self.metrics.tip_height.set(self.chain.height)
+        self.metrics.lib_height.set(self.chain.lib.height)
+
+    # -- loops ----------------------------------------------------------------------------------------------
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.consensus.sync_interval)
+            self.sync.request_sync_all("periodic")
+
+    async def _slot_loop(self) -> None:
+        last_slot: int | None = None
+        while True:
+            slot = self.chain.current_slot()
+            if last_slot is not None and slot <= last_slot:
+                await asyncio.sleep(self.chain.clock.seconds_until(last_slot + 1) + 0.002)
+                continue
+            last_slot = slot
+            self.metrics.current_slot.set(max(slot, 0))
+            self.metrics.current_epoch.set(self.schedule.epoch_of(max(slot, 0)))
+            if self.chain.tick():
+                event(consensus_log, logging.INFO, "mode switched", mode=self.chain.mode, slot=slot)
+                self._update_chain_metrics()
+            if slot >= 1:
+                try:
+                    await self._try_produce(slot)
+                except Exception:
+                    consensus_log.exception("block production failed slot=%s", slot)
+
+    async def _try_produce(self, slot: int) -> None:
+        ticket = self.chain.leadership(slot, self.keys)
+        if ticket is None:
+            return
+        started = time.perf_counter()
+        proof = "" if self.dev_mode else await asyncio.get_running_loop().run_in_executor(
+            None, prove_leadership, ticket, self.pol_bits)
+        proof_ms = (time.perf_counter() - started) * 1000
+        if self.chain.current_slot() != slot:
+            event(consensus_log, logging.INFO, "slot missed while proving", slot=slot, proof_ms=f"{proof_ms:.0f}")
+            return
+        if self.chain.tip.id != ticket.parent_id:
+            # The tip moved while proving. The PoL binds (vrf output, slot), so it stays valid on the new tip
+            # whenever the VRF output there is the same (same epoch nonce).
+            retry = self.chain.leadership(slot, self.keys)
+            if retry is not None and retry.vrf_output == ticket.vrf_output:
+                ticket = retry
+        block = self.chain.build_block(ticket, proof, self.keys)
+        result = self.chain.import_block(block)
+        if not result.imported:
+            event(consensus_log, logging.WARNING, "own block not imported", slot=slot, status=result.status,
+                  reason=result.reason)
+            return
+        self.metrics.blocks_produced.inc()
+        event(consensus_log, logging.INFO, "block produced", id=block.id, height=block.height, slot=slot,
+              parent=block.parent, proof_ms=f"{proof_ms:.1f}")
+        self.metrics.block_imported()
+        if result.reorg_depth:
+            self.metrics.reorg(result.reorg_depth)
+        self._update_chain_metrics()
+        await self.network.publish(BLOCKS_TOPIC, block.id, block.to_json())
+
+
+async def run_until_signalled(node: Node) -> int:
+    """Start the node, run until SIGTERM/SIGINT, stop cleanly. Returns the exit code (0)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await node.start()
+    await stop.wait()
+    event(log, logging.INFO, "shutdown requested")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(node.stop(), 10)
+    return 0
