@@ -18,6 +18,7 @@ from compose_helpers import leftovers, make_topology
 
 from nomos_testing.client import NodeClient
 from nomos_testing.errors import DeploymentError
+from nomos_testing.observe.events import EventLog
 from nomos_testing.readiness import ReadinessTimeouts, wait_ready
 from nomos_testing.runners.compose.cluster import ComposeCluster
 from nomos_testing.runners.compose.deployer import ComposeDeployer
@@ -87,6 +88,8 @@ async def test_prometheus_control_logs_and_teardown(images: dict[str, str], tmp_
         victim = next(n for n in cluster.nodes if n.name == "validator-1")
         before = await _height(victim.api_url)
         assert cluster.control is not None
+        events = EventLog(tmp_path / "events.jsonl")
+        cluster.control.bind_events(events)
         await cluster.control.restart("validator-1")
         assert await cluster.crashed() == {}
         await wait_ready(cluster, topology, READY)
@@ -95,6 +98,11 @@ async def test_prometheus_control_logs_and_teardown(images: dict[str, str], tmp_
         assert await cluster.crashed() == {}, "a node stopped on purpose is not a crash"
         await cluster.control.start("validator-2")
         await wait_ready(cluster, topology, READY)
+        events.close()
+        recorded = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+        assert [(e["kind"], e["node"]) for e in recorded] == [
+            ("node.stop", "validator-1"), ("node.start", "validator-1"), ("node.restart", "validator-1"),
+            ("node.stop", "validator-2"), ("node.start", "validator-2")]
 
         await cluster.collect_logs(tmp_path / "logs")
         logs = {p.name: p.read_text() for p in (tmp_path / "logs").iterdir()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from nomos_testing.topology.model import GeneratedTopology, Role
 
@@ -35,6 +35,9 @@ class NodeEndpoint:
 
 
 class NodeControl(Protocol):
+    def bind_events(self, events: Any) -> None:
+        """Record every later action (node.stop, node.start, node.kill, node.restart) into this event history."""
+
     async def restart(self, name: str) -> None: ...
     async def stop(self, name: str) -> None: ...
     async def start(self, name: str) -> None: ...

@@ -208,6 +208,8 @@ class ScenarioRun:
             self.cluster = await self.deployer.deploy(self.topology, self.run_id, self.run_dir)
             for node in self.cluster.nodes:
                 self.events.emit("node.start", node=node.name, role=node.role.value, api=node.api_url)
+            if self.cluster.control is not None:
+                self.cluster.control.bind_events(self.events)
         with self.phases.timed("readiness_s"):
             self.console.phase("waiting for readiness")
             self.events.emit("readiness.start", timeout_s=plan.readiness_timeout_effective_s)
@@ -321,6 +323,7 @@ class ScenarioRun:
             passed=exit_code == EXIT_PASSED, verdict=verdict, timings=self.phases.timings, nodes=self._nodes(),
             expectations=self.results, error=str(error) if error else None, interrupted=interrupted,
             extra={"run_dir": str(self.run_dir), "plan": self.plan.to_json(),
+                   "prometheus_url": self.cluster.prometheus_url if self.cluster else None,
                    "block_feed": self.feed.stats() if self.feed else None,
                    "events": self.events.counts() if self.events else {},
                    "cluster": dict(self.cluster.extra_report) if self.cluster else {}},

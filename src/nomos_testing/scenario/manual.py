@@ -45,11 +45,12 @@ async def bring_up(plan: ScenarioPlan, deployer: Deployer, run_dir: Path, run_id
             console.phase("waiting for readiness")
             ready = await wait_cluster_ready(cluster, topology, plan, ConsoleEvents(events, console), started)
         except BaseException:
-            await cluster.teardown()
             await cluster.collect_logs(run_dir / "logs")
+            await cluster.teardown()
             raise
         deployer.detach(cluster, run_dir)
         info = {"run_id": run_id, "run_dir": str(run_dir.resolve()), "runner": deployer.name,
+                "prometheus_url": cluster.prometheus_url,
                 "nodes": [{"name": n.name, "role": n.role.value, "api": n.api_url, "testing_api": n.testing_url,
                            "ready_s": ready.get(n.name)} for n in cluster.nodes]}
         (run_dir / ENDPOINTS_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

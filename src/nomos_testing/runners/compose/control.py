@@ -8,9 +8,11 @@ The first such start recreates the container, so its log so far is kept in `earl
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from nomos_testing.errors import PlanError
+from nomos_testing.readiness.sink import EventSink, record_event
 from nomos_testing.runners.compose.docker import DockerCommandError, to_deployment_error
 from nomos_testing.runners.compose.project import STOP_GRACE_S, ComposeProject
 
@@ -23,6 +25,11 @@ class ComposeNodeControl:
         self.intentionally_down: set[str] = set()  # stopped or killed on purpose: not a crash
         self.earlier_logs: dict[str, str] = {}  # logs of containers replaced by their pinned twin
         self._pinned: set[str] = set()
+        self.events: EventSink | None = None
+
+    def bind_events(self, events: EventSink | None) -> None:
+        """Record every later action into this event history (the run lifecycle calls it)."""
+        self.events = events
 
     def _check(self, name: str) -> None:
         if name not in self._names:
@@ -39,11 +46,13 @@ class ComposeNodeControl:
         self._check(name)
         self.intentionally_down.add(name)
         await self._compose(name, "stop", "--timeout", str(STOP_GRACE_S), name)
+        record_event(self.events, "node.stop", node=name)
 
     async def kill(self, name: str) -> None:
         self._check(name)
         self.intentionally_down.add(name)
         await self._compose(name, "kill", "-s", "SIGKILL", name)
+        record_event(self.events, "node.kill", node=name)
 
     async def start(self, name: str) -> None:
         self._check(name)
@@ -54,7 +63,10 @@ class ComposeNodeControl:
         await self._compose(name, "up", "-d", "--no-deps", "--no-build", name, pinned=True)
         self._pinned.add(name)
         self.intentionally_down.discard(name)
+        record_event(self.events, "node.start", node=name)
 
     async def restart(self, name: str) -> None:
+        began = time.monotonic()
         await self.stop(name)
         await self.start(name)
+        record_event(self.events, "node.restart", node=name, took_s=round(time.monotonic() - began, 3))
