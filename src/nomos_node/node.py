@@ -135,19 +135,30 @@ class Node:
 
     def tip_summary(self) -> TipSummary:
         tip = self.chain.tip
-        return TipSummary(tip.id, tip.height, tip.slot)
+        return TipSummary(tip.id, tip.height, tip.slot, tip.header.leader.vrf_output)
+
+    def prefers(self, theirs: TipSummary) -> bool:
+        ours = self.tip_summary()
+        if theirs.height != ours.height:
+            return theirs.height > ours.height
+        return theirs.id not in self.chain and (theirs.vrf_output, theirs.id) < (ours.vrf_output, ours.id)
+
+    def has_block(self, block_id: str) -> bool:
+        return block_id in self.chain
 
     def locator(self) -> list[str]:
         return self.chain.locator()
 
-    def blocks_after(self, locator: list[str], limit: int) -> list[dict[str, Any]]:
-        return [block.to_json() for block in self.chain.blocks_after(locator, limit)]
+    def blocks_towards(self, locator: list[str], target: str | None, limit: int) -> list[dict[str, Any]]:
+        target_id = self.chain.tip.id if target is None else target
+        return [block.to_json() for block in self.chain.blocks_towards(locator, target_id, limit)]
 
     # -- blocks from peers ----------------------------------------------------------------------------------
     async def _on_block_gossip(self, payload: Any, peer_id: str) -> bool:
         result = self._import_json(payload, peer_id, source="gossip")
         if result is not None and result.status == "orphan":
-            self.sync.request_sync(peer_id, "orphan")
+            # The peer relayed it, so it holds the orphan's branch: fetch exactly that branch from it.
+            self.sync.request_sync(peer_id, "orphan", target=result.block_id)
         return result is not None and result.imported
 
     async def _import_from_peer(self, document: dict[str, Any], peer_id: str) -> bool:

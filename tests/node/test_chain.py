@@ -31,7 +31,7 @@ def test_fork_within_k_is_adopted_when_longer(kit) -> None:
     chain = kit.chain()
     main = kit.extend(chain, 6)  # LIB at height 3
     fork_point = main[2]  # height 3 = the LIB: the fork rolls back 3 = k blocks
-    fork = []
+    fork, reorgs = [], []
     parent_id = fork_point.id
     for n in range(4):
         block = kit.next_block(chain, parent_id, after_slot=main[-1].slot + 10 * (n + 1), leaders=[1])
@@ -39,9 +39,12 @@ def test_fork_within_k_is_adopted_when_longer(kit) -> None:
         assert result.imported
         fork.append(block)
         parent_id = block.id
-        if n < 3:
-            assert not result.tip_changed  # not longer (or equal) yet: first seen wins
-    assert result.tip_changed and result.reorg_depth == K
+        reorgs += [result.reorg_depth] if result.reorg_depth else []
+        if n < 2:
+            assert not result.tip_changed  # shorter: no switch
+        elif n == 2:  # as long as the tip: the lower VRF output wins the tie
+            assert result.tip_changed == (block.header.leader.vrf_output < main[-1].header.leader.vrf_output)
+    assert result.tip_changed and reorgs == [K]
     assert chain.tip.id == fork[-1].id and chain.height == 7
     assert chain.lib.id == fork[0].id and chain.headers()[-1] == fork[0].id
 
@@ -137,3 +140,33 @@ def test_leadership_is_only_for_stake_holders_and_future_slots(kit, node_keys) -
     assert chain.leadership(block.slot, node_keys(0)) is None
     wins = [slot for slot in range(1, 200) if chain.leadership(slot, node_keys(0), chain.genesis_id)]
     assert 0.3 < len(wins) / 199 < 0.8  # φ(0.9, 1/3) ≈ 0.54
+
+
+def test_equal_height_tie_is_broken_the_same_way_in_any_arrival_order(kit) -> None:
+    source = kit.chain()
+    base = kit.extend(source, 2)
+    a = kit.next_block(source, base[-1].id, leaders=[0])
+    b = kit.next_block(source, base[-1].id, after_slot=a.slot - 1, leaders=[1])
+    assert a.height == b.height and a.id != b.id
+    winner = min(a, b, key=lambda blk: blk.header.leader.vrf_output)
+    for order in ((a, b), (b, a)):
+        chain = kit.chain()
+        for block in (*base, *order):
+            assert chain.import_block(block, now=kit.now).imported
+        assert chain.tip.id == winner.id
+
+
+def test_blocks_towards_serves_a_branch_that_is_not_canonical(kit) -> None:
+    chain = kit.chain()
+    main = kit.extend(chain, 6)
+    fork = [kit.next_block(chain, main[3].id, after_slot=main[-1].slot + 5, leaders=[2])]
+    assert chain.import_block(fork[0], now=kit.now).imported and not chain.is_canonical(fork[0].id)
+    behind = kit.chain()
+    for block in main[:2]:
+        behind.import_block(block, now=kit.now)
+    served = chain.blocks_towards(behind.locator(), fork[0].id, limit=64)
+    assert [b.id for b in served] == [b.id for b in (*main[2:4], fork[0])]
+    assert [b.id for b in chain.blocks_towards(behind.locator(), fork[0].id, limit=1)] == [main[2].id]
+    # A locator naming a block of the branch itself continues after it.
+    assert chain.blocks_towards([main[3].id], fork[0].id, limit=64) == fork
+    assert chain.blocks_towards(behind.locator(), "ab" * 32, limit=64) == []

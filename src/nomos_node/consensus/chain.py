@@ -79,6 +79,22 @@ class ImportResult:
         return self.status == "imported"
 
 
+def prefer(candidate: Block, current: Block) -> bool:
+    """Fork choice between two tips: the longer chain; on equal height, the lower leader VRF output.
+
+    The tie-break is what keeps connected nodes together when several leaders win the same slots: keeping
+    "our own" tip on a tie lets equally long branches grow in lockstep until they are more than k deep apart,
+    after which the split is permanent. The VRF output is unique per (key, slot, nonce), so it cannot be ground.
+    """
+    if candidate.height != current.height:
+        return candidate.height > current.height
+    return tie_break_key(candidate) < tie_break_key(current)
+
+
+def tie_break_key(block: Block) -> tuple[str, str]:
+    return block.header.leader.vrf_output, block.id
+
+
 @dataclass(frozen=True)
 class _Entry:
     block: Block
@@ -207,6 +223,29 @@ class Chain:
         ids.append(self.genesis_id)
         return ids
 
+    def blocks_towards(self, locator: Sequence[str], target_id: str, limit: int) -> list[Block]:
+        """The blocks of ``target_id``'s branch after the newest locator id on that branch, oldest first.
+
+        Serves orphan fetching and catch-up: ``target_id`` need not be canonical (a peer relays every block it
+        imports, so it may ask for the branch of any of them). Empty when ``target_id`` is unknown.
+        """
+        if target_id not in self._entries or limit <= 0:
+            return []
+        known = set(locator)
+        branch: list[Block] = []  # the non-canonical part, newest first
+        block = self._entries[target_id].block
+        while block.id not in known and not self.is_canonical(block.id):
+            branch.append(block)
+            block = self._entries[block.parent].block
+        if block.id in known:
+            return list(reversed(branch))[:limit]
+        join_height = block.height  # the branch leaves the canonical chain here
+        start_height = max((self._entries[i].block.height for i in known
+                            if self.is_canonical(i) and self._entries[i].block.height <= join_height), default=0)
+        end = min(join_height, start_height + limit)
+        canonical = [self._entries[self._canonical[h]].block for h in range(start_height + 1, end + 1)]
+        return (canonical + list(reversed(branch)))[:limit]
+
     def blocks_after(self, locator: Sequence[str], limit: int) -> list[Block]:
         """Canonical blocks after the newest locator id we have on our chain, oldest first, at most ``limit``."""
         start_height = 0
@@ -314,7 +353,7 @@ class Chain:
         self._orphans.pop(block.id, None)
 
         tip_changed, reorg_depth = False, 0
-        if block.height > self.height:
+        if prefer(block, self.tip):
             lca_height = self._lca_height_with_canonical(block.id)
             reorg_depth = self.height - lca_height
             # Online: never adopt a fork more than k deep. (Bootstrapping: plain longest chain, still above the LIB.)
