@@ -1,7 +1,7 @@
 """The running node: wires config, keys, chain, storage, network, sync, block production, APIs and metrics.
 
 Block production: a slot ticker asks the chain for leadership every slot; a won slot's proof of leadership is
-computed in a worker thread (the expensive PoL unless POL_PROOF_DEV_MODE) so the event loop stays
+computed in a worker process (the expensive PoL unless POL_PROOF_DEV_MODE) so the event loop stays
 responsive; the block is built on the tip, imported locally and gossiped.
 """
 
@@ -21,8 +21,8 @@ from nomos_node.config import NodeConfig
 from nomos_node.consensus.block import Block, BlockFormatError
 from nomos_node.consensus.chain import Chain, ImportResult, UnknownBlockError
 from nomos_node.consensus.clock import EpochSchedule
-from nomos_node.consensus.leader import prove_leadership
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS
+from nomos_node.consensus.prover import ProofWorker
 from nomos_node.crypto.keys import NodeKeys
 from nomos_node.logs import event
 from nomos_node.metrics import NodeMetrics
@@ -89,6 +89,7 @@ class Node:
         self.testing_api = ApiServer(build_testing_app(self), config.testing_api.listen.host,
                                      config.testing_api.listen.port, config.testing_api.listen_fd)
         self._tasks: list[asyncio.Task[None]] = []
+        self.prover = ProofWorker(self.pol_bits)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -112,6 +113,7 @@ class Node:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.prover.close()
         await self.sync.stop()
         await self.network.stop()
         await self.api.stop()
@@ -236,8 +238,7 @@ class Node:
         if ticket is None:
             return
         started = time.perf_counter()
-        proof = "" if self.dev_mode else await asyncio.get_running_loop().run_in_executor(
-            None, prove_leadership, ticket, self.pol_bits)
+        proof = "" if self.dev_mode else await self.prover.prove(ticket)
         proof_ms = (time.perf_counter() - started) * 1000
         if self.chain.current_slot() != slot:
             event(consensus_log, logging.INFO, "slot missed while proving", slot=slot, proof_ms=f"{proof_ms:.0f}")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 
 POL_DOMAIN = b"nomos/pol/v1"
-# ~2^21 Blake2b calls ≈ 1.3 s of one core here (1.6 M hashes/s measured): seconds per won slot, as intended
-DEFAULT_POL_DIFFICULTY_BITS = 21
+# ~2^22 Blake2b calls ≈ 2.2 s of one core here (1.94 M hashes/s measured, docs/consensus.md): seconds per won slot
+DEFAULT_POL_DIFFICULTY_BITS = 22
 NONCE_BYTES = 8
 
 
