@@ -36,6 +36,10 @@ DIAL_TIMEOUT_S = 3.0
 BACKOFF_INITIAL_S = 0.25
 BACKOFF_MAX_S = 5.0
 BLOCKED_POLL_S = 0.5
+DISCOVERY_INTERVAL_S = 2.0
+DISCOVERY_TARGET_PEERS = 6  # dial learned addresses only while we have fewer connections than this
+MAX_SHARED_ADDRESSES = 32
+METHOD_PEERS = "peers"
 
 
 class RequestRejected(Exception):
@@ -91,6 +95,7 @@ class NetworkService:
         self._address_book: dict[str, str] = {}
         self._target_peer: dict[PeerAddress, str] = {}
         self._blocked: set[str] = set()
+        self._discovery_dials: set[str] = set()  # addresses being dialled because a peer told us about them
         self._pending = 0
         self._topics: dict[str, GossipHandler] = {}
         self._methods: dict[str, RequestHandler] = {}
@@ -122,6 +127,8 @@ class NetworkService:
             self._advertise = str(PeerAddress(bound[0][0], bound[0][1]))
         for target in self._dial_targets:
             self._spawn(self._dial_loop(target))
+        self.register_method(METHOD_PEERS, self._serve_peers)
+        self._spawn(self._discovery_loop())
 
     async def stop(self) -> None:
         self._stopping = True
@@ -241,6 +248,55 @@ class NetworkService:
             future.set_exception(RequestFailed(str(message["error"])))
         else:
             future.set_result(message.get("result"))
+
+    # -- discovery ----------------------------------------------------------------------------------------
+    # Like identify + a routing table: every peer tells the addresses its peers announced in their HELLO, and
+    # a node with few connections dials some of them, so a star becomes a mesh and survives its hub.
+    async def _serve_peers(self, params: Any, peer_id: str) -> list[dict[str, str]]:
+        shared = [{"peer_id": pid, "addr": conn.advertise} for pid, conn in self._connections.items()
+                  if pid != peer_id and conn.advertise]
+        return shared[:MAX_SHARED_ADDRESSES]
+
+    async def _discovery_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(DISCOVERY_INTERVAL_S)
+            for peer_id in list(self._connections):
+                if self._wants_more_peers():
+                    await self._discover_from(peer_id)
+
+    def _wants_more_peers(self) -> bool:
+        return len(self._connections) + len(self._discovery_dials) < DISCOVERY_TARGET_PEERS
+
+    async def _discover_from(self, peer_id: str) -> None:
+        try:
+            entries = await self.request(peer_id, METHOD_PEERS, None, timeout=DIAL_TIMEOUT_S)
+        except RequestFailed as exc:
+            log.debug("peer exchange with %s failed: %s", peer_id, exc)
+            return
+        for entry in entries[:MAX_SHARED_ADDRESSES] if isinstance(entries, list) else ():
+            if not self._wants_more_peers():
+                return
+            learned, addr = (entry.get("peer_id"), entry.get("addr")) if isinstance(entry, dict) else (None, None)
+            if not isinstance(learned, str) or not isinstance(addr, str) or addr in self._discovery_dials:
+                continue
+            if learned == self.identity.peer_id or learned in self._connections or learned in self._blocked:
+                continue
+            try:
+                target = parse_address(addr)
+            except ValueError:
+                continue
+            self._discovery_dials.add(addr)
+            self._spawn(self._dial_discovered(target, addr))
+
+    async def _dial_discovered(self, target: PeerAddress, addr: str) -> None:
+        """One attempt (no retry loop: the address is learned again while it stays relevant)."""
+        try:
+            conn = await self._dial(target)
+        finally:
+            self._discovery_dials.discard(addr)
+        if conn is not None:
+            event(log, logging.DEBUG, "discovered peer dialled", peer=conn.peer_id, addr=addr)
+            await self._run_connection(conn)
 
     # -- connections --------------------------------------------------------------------------------------
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
