@@ -45,7 +45,8 @@ import yaml
 from doc_commands import LANGUAGES, REPO, all_blocks, all_commands, find, sh_block_containing
 from sample_output import mismatches
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+# generous: the first test also waits for the session set-up (a stale .venv, a cold image build)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 HERE = Path(__file__).resolve().parent
 THIS = Path(__file__).resolve().relative_to(REPO).as_posix()
@@ -215,13 +216,32 @@ def _aliases(command: str, option: str) -> set[str]:
     return set()
 
 
+def test_environment_md_is_generated_from_settings() -> None:
+    """docs/environment.md is `python -m nomos_testing.settings > docs/environment.md`, current."""
+    from nomos_testing.settings import markdown_table
+
+    assert (REPO / "docs/environment.md").read_text(encoding="utf-8") == markdown_table(), \
+        "docs/environment.md is stale: regenerate it with `.venv/bin/python -m nomos_testing.settings > " \
+        "docs/environment.md`"
+
+
+def test_node_md_states_the_node_defaults() -> None:
+    from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS
+
+    text = (REPO / "docs/node.md").read_text(encoding="utf-8")
+    shown = re.search(r"^\| `NOMOS_POL_DIFFICULTY_BITS` \| (\d+) \|", text, re.M)
+    assert shown and int(shown.group(1)) == DEFAULT_POL_DIFFICULTY_BITS, \
+        f"docs/node.md shows {shown and shown.group(1)}, the node's default is {DEFAULT_POL_DIFFICULTY_BITS}"
+
+
 # ------------------------------------------------------------------------------- running the commands
 
 def _env(**extra: str) -> dict[str, str]:
     """The user's environment as the docs assume it: nothing the commands shown do not set themselves."""
     env = {k: v for k, v in os.environ.items()
            if k not in {"POL_PROOF_DEV_MODE", "COLUMNS", "LINES", "NOMOS_NODE_BIN", "NOMOS_EXECUTOR_BIN",
-                        "NOMOS_LOG_DIR", "COMPOSE_RUNNER_PRESERVE", "TEST_FRAMEWORK_PROMETHEUS_PORT"}}
+                        "NOMOS_LOG_DIR", "COMPOSE_RUNNER_PRESERVE", "TEST_FRAMEWORK_PROMETHEUS_PORT",
+                        "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}  # (under `make test`: a fresh make, as typed)
     env.update(extra)
     return env
 
