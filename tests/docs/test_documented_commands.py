@@ -232,6 +232,10 @@ def test_node_md_states_the_node_defaults() -> None:
     shown = re.search(r"^\| `NOMOS_POL_DIFFICULTY_BITS` \| (\d+) \|", text, re.M)
     assert shown and int(shown.group(1)) == DEFAULT_POL_DIFFICULTY_BITS, \
         f"docs/node.md shows {shown and shown.group(1)}, the node's default is {DEFAULT_POL_DIFFICULTY_BITS}"
+    consensus = (REPO / "docs/consensus.md").read_text(encoding="utf-8")
+    stated = re.search(r"`d` defaults to \*\*(\d+)\*\*", consensus)
+    assert stated and int(stated.group(1)) == DEFAULT_POL_DIFFICULTY_BITS, \
+        f"docs/consensus.md shows {stated and stated.group(1)}, the node's default is {DEFAULT_POL_DIFFICULTY_BITS}"
 
 
 # ------------------------------------------------------------------------------- running the commands
