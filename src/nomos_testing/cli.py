@@ -141,7 +141,10 @@ def up(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: Val
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.error("interrupted; the nodes started so far were stopped")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    typer.echo(json.dumps({key: info[key] for key in ("run_id", "run_dir", "nodes")}, indent=2))
+    shown = {key: info[key] for key in ("run_id", "run_dir", "nodes")}
+    if info.get("prometheus_url"):  # compose: where the stack's Prometheus answers
+        shown["prometheus_url"] = info["prometheus_url"]
+    typer.echo(json.dumps(shown, indent=2))
     console.line(f"cluster is up; stop it with: nomos-testing down {run_id}")
 
 

@@ -70,6 +70,25 @@ def test_smoke_scenario_passes_on_compose(images: dict[str, str], tmp_path: Path
     assert leftovers(report["run_id"]) == {}
 
 
+def test_up_prints_prometheus_and_down_removes_the_stack(images: dict[str, str], tmp_path: Path) -> None:
+    cli = str(Path(sys.executable).with_name("nomos-testing"))
+    env = {**os.environ, "POL_PROOF_DEV_MODE": "true"}
+    up = subprocess.run([cli, "up", "scenarios/smoke.toml", "--runner", "compose", "-v", "1", "-e", "0",
+                         "--out", str(tmp_path / "up")], cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=240, check=False)
+    assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    shown = json.loads(up.stdout)
+    try:
+        assert shown["prometheus_url"].startswith("http://127.0.0.1:")
+        assert [node["name"] for node in shown["nodes"]] == ["validator-0"]
+        assert leftovers(shown["run_id"]) != {}
+    finally:
+        down = subprocess.run([cli, "down", shown["run_dir"]], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert leftovers(shown["run_id"]) == {}
+
+
 async def test_prometheus_control_logs_and_teardown(images: dict[str, str], tmp_path: Path,
                                                     unique_run_id: str) -> None:
     topology = make_topology(validators=3)
