@@ -34,9 +34,6 @@ def run(argv: list[str], role: str | None) -> int:
         configure_logging(config.node.role, config.node.index)
     except LogConfigError as exc:
         return _fail(f"config error: {exc}")
-    from nomos_node import aiohttp_server_only
-
-    aiohttp_server_only.install()  # before anything imports aiohttp: the node never uses the HTTP client
     from nomos_node.node import Node, NodeStartError, run_until_signalled
 
     try:
