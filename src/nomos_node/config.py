@@ -24,6 +24,9 @@ _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 T = TypeVar("T")
+MAX_FD = 2**31 - 1
+# Shorter slots would not fit slot numbers in the 64 bits of the VRF message and the block header.
+MIN_SLOT_DURATION_S = 0.001
 
 
 class ConfigError(Exception):
@@ -199,7 +202,7 @@ def _hex(value: Any, key: str, n_bytes: int) -> str:
 
 
 def _optional_fd(value: Any, key: str) -> int | None:
-    return None if value is None else _int(value, key, minimum=0)
+    return None if value is None else _int(value, key, minimum=0, maximum=MAX_FD)
 
 
 def _host(text: str, key: str, original: Any) -> str:
@@ -327,9 +330,11 @@ def _parse_stake_note(raw: Any, key: str) -> StakeNote:
     sec = _section(raw, key, ("value", "vrf_pk", "signing_pk"), ("value", "vrf_pk", "signing_pk"))
     vrf_pk = _hex(sec["vrf_pk"], f"{key}.vrf_pk", 48)
     try:
-        G1Point.from_compressed_bytes(bytes.fromhex(vrf_pk))
+        point = G1Point.from_compressed_bytes(bytes.fromhex(vrf_pk))
     except Exception:  # the binding raises a bare Exception for any bad encoding
         raise ConfigError(f"{key}.vrf_pk", "a compressed BLS12-381 G1 point", _describe(sec["vrf_pk"])) from None
+    if point == G1Point.identity():  # every VRF proof under the identity key is refused: this stake could never lead
+        raise ConfigError(f"{key}.vrf_pk", "a BLS12-381 G1 point other than the identity", _describe(sec["vrf_pk"]))
     return StakeNote(
         value=_int(sec["value"], f"{key}.value", minimum=1),
         vrf_pk=vrf_pk,
@@ -340,6 +345,19 @@ def _parse_stake_note(raw: Any, key: str) -> StakeNote:
 def _parse_wallet_note(raw: Any, key: str) -> WalletNote:
     sec = _section(raw, key, ("value", "pk"), ("value", "pk"))
     return WalletNote(value=_int(sec["value"], f"{key}.value", minimum=1), pk=_hex(sec["pk"], f"{key}.pk", 32))
+
+
+def _active_slot_coeff(value: Any, security_param: int) -> float:
+    """f in (0, 1), and large enough that the epoch schedule's base period floor(k / f) is a finite number."""
+    f = _number(value, "genesis.active_slot_coeff", lambda v: 0 < v < 1, "a number in (0, 1)")
+    try:
+        finite = math.isfinite(security_param / f)
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise ConfigError("genesis.active_slot_coeff", "a number in (0, 1) with security_param / active_slot_coeff "
+                          "finite", _describe(value))
+    return f
 
 
 def _parse_epoch(raw: Any) -> EpochConfig:
@@ -361,17 +379,19 @@ def parse_genesis(raw: Any) -> GenesisConfig:
     )
     sec = _section(raw, "genesis", allowed, allowed[:-1])
     wallet_raw = sec.get("wallet_notes")
+    security_param = _int(sec["security_param"], "genesis.security_param", minimum=1)
     return GenesisConfig(
         chain_start_time=_number(
             sec["chain_start_time"], "genesis.chain_start_time", lambda v: v >= 0, "unix seconds >= 0"
         ),
         slot_duration=_number(
-            sec["slot_duration"], "genesis.slot_duration", lambda v: v > 0, "a number of seconds > 0"
+            sec["slot_duration"],
+            "genesis.slot_duration",
+            lambda v: v >= MIN_SLOT_DURATION_S,
+            f"a number of seconds >= {MIN_SLOT_DURATION_S}",
         ),
-        active_slot_coeff=_number(
-            sec["active_slot_coeff"], "genesis.active_slot_coeff", lambda v: 0 < v < 1, "a number in (0, 1)"
-        ),
-        security_param=_int(sec["security_param"], "genesis.security_param", minimum=1),
+        active_slot_coeff=_active_slot_coeff(sec["active_slot_coeff"], security_param),
+        security_param=security_param,
         epoch=_parse_epoch(sec["epoch"]),
         stake_notes=_list(
             sec["stake_notes"],

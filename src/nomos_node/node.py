@@ -232,6 +232,9 @@ class Node:
                     await self._try_produce(slot)
                 except Exception:
                     consensus_log.exception("block production failed slot=%s", slot)
+            # Yield every slot: when slots are shorter than one pass of this loop it never sleeps, and without
+            # this the API, the network and the SIGTERM handler would starve.
+            await asyncio.sleep(0)
 
     async def _try_produce(self, slot: int) -> None:
         ticket = self.chain.leadership(slot, self.keys)

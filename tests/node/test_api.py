@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -82,6 +83,9 @@ BAD_REQUESTS = [
     ("GET", "/no/such/route", None, 404, "not_found"),
     ("POST", "/mempool/add/tx", b"{}", 404, "not_found"),
     ("POST", "/storage/block", b'"' + b"a" * (2 * 1024 * 1024) + b'"', 413, "payload_too_large"),
+    # valid JSON that Python refuses to decode (an integer of more than 4300 digits) was a 500
+    ("POST", "/storage/block", b"1" * 5000, 400, "bad_json"),
+    ("POST", "/da/block-peer", b"[" + b"9" * 5000 + b"]", 400, "bad_json"),
 ]
 
 
@@ -92,6 +96,20 @@ def test_bad_input_gets_4xx_json(node: NodeProcess, method: str, path: str, body
     got_status, got = http(method, node.api_url + path, body)
     assert (got_status, got["error"]) == (status, code), got
     assert isinstance(got["detail"], str) and got["detail"]
+
+
+def test_long_peer_id_is_refused_at_once(node: NodeProcess) -> None:
+    # base58 decoding is quadratic: a 200 kB "peer id" used to hold the event loop for ~20 s (no slots, no API)
+    started = time.monotonic()
+    status, body = http("POST", node.api_url + "/da/block-peer", json.dumps("2" * 200_000).encode(), timeout=3)
+    assert (status, body["error"]) == (400, "bad_peer_id") and "too long" in body["detail"]
+    assert time.monotonic() - started < 1.0
+
+
+def test_bad_id_detail_names_the_field_once(node: NodeProcess) -> None:
+    status, body = http("GET", node.api_url + "/cryptarchia/headers?from=zz")
+    assert status == 400 and body["detail"].startswith("from: expected hex digits") and "from: from:" not in body[
+        "detail"]
 
 
 def test_garbage_never_yields_5xx_and_node_survives(node: NodeProcess) -> None:

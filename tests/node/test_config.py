@@ -92,7 +92,13 @@ def test_unknown_key_is_named(write_config, valid, section: tuple, key: str) -> 
         (("genesis", "active_slot_coeff"), 1.5, "genesis.active_slot_coeff", "(0, 1)"),
         (("genesis", "security_param"), 0, "genesis.security_param", ">= 1"),
         (("genesis", "security_param"), True, "genesis.security_param", "integer"),
-        (("genesis", "slot_duration"), "2s", "genesis.slot_duration", "> 0"),
+        (("genesis", "slot_duration"), "2s", "genesis.slot_duration", ">= 0.001"),
+        # slot numbers must fit 64 bits (the node hung in a busy slot loop, or crashed on an overflow)
+        (("genesis", "slot_duration"), 1e-12, "genesis.slot_duration", ">= 0.001"),
+        # floor(k / f) would be infinite: the node crashed with an OverflowError traceback (exit 1)
+        (("genesis", "active_slot_coeff"), 5e-324, "genesis.active_slot_coeff", "finite"),
+        (("genesis", "stake_notes", 0, "vrf_pk"), "c0" + "00" * 47, "genesis.stake_notes[0].vrf_pk", "identity"),
+        (("api", "listen_fd"), 10**30, "api.listen_fd", "[0, 2147483647]"),  # was an OverflowError crash
         (("node", "key_seed"), "abcd", "node.key_seed", "64 hex chars"),
         (("node", "role"), "miner", "node.role", "validator | executor"),
         (("api", "listen"), "localhost", "api.listen", "host:port"),

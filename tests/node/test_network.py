@@ -12,7 +12,8 @@ import pytest
 from nomos_node.crypto.keys import NodeKeys
 from nomos_node.network import NetworkService, RequestFailed
 from nomos_node.network.addresses import AddressError, PeerAddress, parse_address
-from nomos_node.network.framing import MAX_FRAME_BYTES, FrameError, read_frame
+from nomos_node.network.framing import MAX_FRAME_BYTES, FrameError, read_frame, write_frame
+from nomos_node.network.handshake import perform_handshake
 from nomos_node.network.identity import LocalIdentity
 from nomos_node.network.seen_cache import SeenCache
 
@@ -154,3 +155,59 @@ def test_peer_addresses_accept_host_port_and_multiaddrs() -> None:
     for bad in ("nohost", "127.0.0.1:0", "127.0.0.1:70000", "/ip4/1.2.3.4/sctp/5"):
         with pytest.raises(AddressError):
             parse_address(bad)
+
+
+def _raw_frame(body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + body
+
+
+# Frames a faulty or hostile peer may send. Each one used to escape `_run_connection` (or the handshake) as a
+# TypeError / ValueError / RecursionError and kill the dial loop: the node never redialled that initial peer.
+HOSTILE_FRAMES = {
+    "response id not hashable": _raw_frame(b'{"type": "resp", "id": [1]}'),
+    "integer over 4300 digits": _raw_frame(b'{"type": "x", "n": ' + b"1" * 5000 + b"}"),
+    "nesting too deep": _raw_frame(b'{"type": "x", "n": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    "hello: integer over 4300 digits": _raw_frame(b'{"type": "hello", "n": ' + b"1" * 5000 + b"}"),
+}
+
+
+@pytest.mark.parametrize("frame", list(HOSTILE_FRAMES.values()), ids=list(HOSTILE_FRAMES))
+async def test_hostile_frame_costs_the_peer_its_connection_only(frame: bytes) -> None:
+    accepted: list[int] = []
+
+    async def hostile_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        try:
+            if not frame[4:].startswith(b'{"type": "hello"'):
+                await perform_handshake(reader, writer, _identity(9), GENESIS, None, lambda _peer: False)
+            writer.write(frame)
+            await writer.drain()
+            await asyncio.wait_for(reader.read(), 0.2)  # until the node hangs up, or we do
+        except (ConnectionError, FrameError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(hostile_peer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    node = NetworkService(_identity(1), GENESIS, "127.0.0.1:0", initial_peers=[f"127.0.0.1:{port}"])
+    await node.start()
+    try:
+        await _until(lambda: len(accepted) >= 3, timeout=10)  # it keeps redialling its configured peer
+    finally:
+        await node.stop()
+        server.close()
+
+
+async def test_request_with_a_non_string_method_is_answered() -> None:
+    node = await _service(1)
+    port = int(node.listen_addresses[0].rsplit("/", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await perform_handshake(reader, writer, _identity(9), GENESIS, None, lambda _peer: False)
+        await write_frame(writer, {"type": "req", "id": 7, "method": ["tip"], "params": None})
+        reply = await asyncio.wait_for(read_frame(reader), 5)
+        assert reply["type"] == "resp" and reply["id"] == 7 and "unknown method" in reply["error"]
+    finally:
+        writer.close()
+        await node.stop()

@@ -206,6 +206,17 @@ def test_json_round_trip(setup) -> None:
     assert Block.from_json(document).id == block.id
 
 
+def test_pol_proof_hex_is_normalised_like_every_other_field(setup) -> None:
+    # NODE_API.md: hex is accepted with 0x and in any case. The proof kept its "0x", so the block's id no longer
+    # matched (bad_id) and the PoL could not verify.
+    _, block, _ = setup
+    document = copy.deepcopy(block.to_json())
+    document["header"]["leader"]["proof"] = "00000000000000ab"
+    plain = Block.from_json(document)
+    document["header"]["leader"]["proof"] = "0x00000000000000AB"
+    assert Block.from_json(document) == plain
+
+
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [

@@ -21,7 +21,7 @@ def parse_header_id(value: object, what: str) -> str:
     try:
         return normalize_hex(value, 32, what)
     except HexError as exc:
-        raise ApiError(400, "bad_id", f"{what}: {exc}; expected 64 hex chars (0x allowed)") from exc
+        raise ApiError(400, "bad_id", f"{exc}; expected 64 hex chars (0x allowed)") from exc
 
 
 async def _peer_id_body(request: web.Request) -> str:

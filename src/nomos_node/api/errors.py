@@ -73,5 +73,7 @@ async def read_json(request: web.Request) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, "bad_json", f"request body is not valid JSON: {exc}") from exc
+    except ValueError as exc:  # valid JSON Python refuses to decode, e.g. an integer of more than 4300 digits
+        raise ApiError(400, "bad_json", f"request body cannot be decoded: {exc}") from exc
     except RecursionError as exc:
         raise ApiError(400, "bad_json", "request body nests too deeply") from exc

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nomos_node.codec import canonical_json, is_hex
+from nomos_node.codec import canonical_json, is_hex, strip_0x
 from nomos_node.config import GenesisConfig
 from nomos_node.crypto.hashing import ZERO_HASH, blake2b_256, merkle_root
 from nomos_node.crypto.keys import NodeKeys, verify_ed25519
@@ -121,7 +121,7 @@ class Block:
             slot=_non_negative_int(header_doc["slot"], "header.slot"),
             height=_non_negative_int(header_doc["height"], "header.height"),
             block_root=_hex_field(header_doc["block_root"], "header.block_root", 32),
-            leader=Leader(proof=proof.lower(), **leader_values),
+            leader=Leader(proof=strip_0x(proof).lower(), **leader_values),
         )
         signature = _hex_field(doc["signature"], "signature", None if is_genesis else 64, allow_empty=is_genesis)
         transactions = doc["transactions"]
@@ -132,7 +132,7 @@ class Block:
                 raise BlockFormatError(f"transactions[{i}]", "expected a transaction object")
             try:
                 canonical_json(tx)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, RecursionError) as exc:
                 raise BlockFormatError(f"transactions[{i}]", f"not encodable canonically: {exc}") from None
         return cls(header=header, signature=signature, transactions=tuple(transactions))
 

@@ -18,6 +18,7 @@ VRF_KEY_TAG = b"nomos/vrf-key"
 # identity multihash (0x00, length 0x24) of the protobuf PublicKey{type: Ed25519 (0x08 0x01),
 # data: 32 bytes (0x12 0x20)}
 _PEER_ID_PREFIX = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
+MAX_PEER_ID_CHARS = 64
 
 
 def peer_id_from_ed25519(public_key: bytes) -> str:
@@ -29,6 +30,9 @@ def peer_id_from_ed25519(public_key: bytes) -> str:
 
 def ed25519_from_peer_id(peer_id: str) -> bytes:
     """Inverse of :func:`peer_id_from_ed25519`; ValueError when it is not an Ed25519 peer id."""
+    # base58 decoding is quadratic in the length: refuse anything longer than an Ed25519 peer id (52 chars) first
+    if len(peer_id) > MAX_PEER_ID_CHARS:
+        raise ValueError(f"peer id of {len(peer_id)} chars is too long; an Ed25519 peer id has 52 base58 chars")
     try:
         raw = base58.b58decode(peer_id)
     except ValueError as exc:

@@ -26,6 +26,8 @@ async def read_frame(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME_BY
         message = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FrameError(f"frame is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of > 4300 digits, or nesting too deep
+        raise FrameError(f"frame cannot be decoded: {type(exc).__name__}: {exc}") from exc
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise FrameError("frame is not a JSON object with a string 'type'")
     return message

@@ -224,11 +224,11 @@ class NetworkService:
             conn.pending.pop(request_id, None)
 
     async def _serve_request(self, conn: Connection, message: dict[str, Any]) -> None:
-        request_id = message.get("id")
-        handler = self._methods.get(message.get("method"))  # type: ignore[arg-type]
+        request_id, method = message.get("id"), message.get("method")
+        handler = self._methods.get(method) if isinstance(method, str) else None
         reply: dict[str, Any] = {"type": "resp", "id": request_id}
         if handler is None:
-            reply["error"] = f"unknown method {message.get('method')!r}"
+            reply["error"] = f"unknown method {method!r:.80}"
         else:
             try:
                 reply["result"] = await handler(message.get("params"), conn.peer_id)
@@ -241,7 +241,8 @@ class NetworkService:
             await conn.send(reply)
 
     def _on_response(self, conn: Connection, message: dict[str, Any]) -> None:
-        future = conn.pending.get(message.get("id"))  # type: ignore[arg-type]
+        request_id = message.get("id")
+        future = conn.pending.get(request_id) if isinstance(request_id, int) else None
         if future is None or future.done():
             return
         if "error" in message:
@@ -412,6 +413,9 @@ class NetworkService:
             pass
         except FrameError as exc:
             event(log, logging.WARNING, "peer sent a bad frame", peer=conn.peer_id, error=exc)
+        except Exception:
+            # Whatever a peer sends must cost it the connection only: the caller (a dial loop) keeps running.
+            log.exception("connection failed peer=%s", conn.peer_id)
         finally:
             await self._drop(conn)
 
