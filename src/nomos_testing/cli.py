@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from nomos_testing import settings
 from nomos_testing.errors import EXIT_INTERRUPTED, EXIT_PASSED, EXIT_SETUP_ERROR, FrameworkError, PlanError
 from nomos_testing.observe.console import RunConsole
 from nomos_testing.runners.base import ManagedDeployer
@@ -66,6 +67,10 @@ def _plan(scenario: Path | None, **overrides: Any) -> ScenarioPlan:
 def _run_dir(out: Path | None, run_id: str) -> Path:
     if out is None:
         return RUNS_ROOT / run_id
+    blocking = next((path for path in (out, *out.parents) if path.exists() and not path.is_dir()), None)
+    if blocking is not None:
+        raise PlanError(f"--out {out}: {blocking} is a file, not a directory",
+                        "pass the path of a directory for the run (it is created when missing)")
     if (out / "plan.json").exists():
         raise PlanError(f"--out {out} already holds a run", "pass a new directory, or remove the old run first")
     return out
@@ -90,6 +95,7 @@ def run(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: Va
     """Run a scenario: preflight, deploy, readiness, drive, judge, report. Flags override the file."""
     console = RunConsole()
     try:
+        settings.validate()  # a junk value stops the run here, before anything starts
         plan = _plan(scenario, validators=validators, executors=executors, duration_s=duration, seed=seed,
                      layout=layout, slot_duration=slot)
         deployer = get_deployer(runner)
@@ -102,7 +108,7 @@ def run(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: Va
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.error("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    if result.report and run_dir.exists():
+    if result.report and run_dir.is_dir():
         console.summary(result.report, run_dir)
     elif result.report:
         console.error(result.report.get("verdict", "run failed"))
@@ -130,6 +136,7 @@ def up(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: Val
     """Deploy and wait for readiness, print the endpoints as JSON, and leave the cluster running."""
     console = RunConsole(stream=sys.stderr)  # stdout carries only the JSON
     try:
+        settings.validate()
         plan = _plan(scenario, validators=validators, executors=executors, seed=seed, layout=layout,
                      slot_duration=slot)
         deployer = get_deployer(runner)

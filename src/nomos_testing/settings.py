@@ -6,6 +6,7 @@ Booleans accept 1/true/yes and 0/false/no (case-insensitive); anything else is a
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -73,10 +74,14 @@ def number(name: str, default: float) -> float:
     if value is None:
         return default
     try:
-        return float(value)
+        parsed = float(value)
     except ValueError as exc:
         raise PlanError(f"environment variable {name}={value!r} is not a number",
                         f"set {name} to a number, e.g. {default}") from exc
+    if not math.isfinite(parsed):
+        raise PlanError(f"environment variable {name}={value!r} is not a finite number",
+                        f"set {name} to a number, e.g. {default}")
+    return parsed
 
 
 def integer(name: str) -> int | None:
@@ -88,6 +93,41 @@ def integer(name: str) -> int | None:
     except ValueError as exc:
         raise PlanError(f"environment variable {name}={value!r} is not an integer",
                         f"set {name} to a whole number") from exc
+
+
+def problems(skip: frozenset[str] = frozenset()) -> list[PlanError]:
+    """Every set variable of `VARIABLES` whose value is not of its documented type (bool, int, float).
+
+    Checked up front (`run`, `up`, `doctor`, preflight), so a junk value stops the command before anything
+    starts, even when the variable would only be read late (at teardown) or is overridden by the scenario."""
+    found = []
+    for variable in VARIABLES:
+        if variable.name in skip:
+            continue
+        try:
+            if variable.kind == "bool":
+                flag(variable.name)
+            elif variable.kind == "int":
+                integer(variable.name)
+            elif variable.kind == "float":
+                number(variable.name, _example(variable.default))
+        except PlanError as exc:
+            found.append(exc)
+    return found
+
+
+def _example(default: str) -> float:
+    try:
+        return float(default)
+    except ValueError:
+        return 1.0
+
+
+def validate() -> None:
+    """Raise one PlanError naming every malformed variable (see `problems`)."""
+    found = problems()
+    if found:
+        raise PlanError("; ".join(exc.message for exc in found), "; ".join(exc.remedy or "" for exc in found))
 
 
 def pol_dev_mode() -> bool:
@@ -111,7 +151,9 @@ def keep_logs() -> bool:
 
 
 def markdown_table() -> str:
-    lines = ["# Environment variables", "", "Generated from `nomos_testing/settings.py`.", "",
+    lines = ["# Environment variables", "", "Generated from `nomos_testing/settings.py`. A bool is 1/true/yes or "
+             "0/false/no; a set variable whose value is not of its type stops `run`, `up` and `doctor` with exit 2 "
+             "before anything starts, naming the variable.", "",
              "| variable | type | default | meaning |", "|---|---|---|---|"]
     lines += [f"| `{v.name}` | {v.kind} | {v.default} | {v.meaning} |" for v in VARIABLES]
     return "\n".join(lines) + "\n"

@@ -197,6 +197,10 @@ def test_up_then_down(tmp_path: Path) -> None:
         down = cli("down", out)
     assert down.returncode == 0, down.stdout + down.stderr
     assert_no_node_left(out)
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    names = ["validator-0", "validator-1", "executor-0"]
+    assert [e["node"] for e in events if e["kind"] == "node.start"] == names
+    assert sorted(e["node"] for e in events if e["kind"] == "node.stop") == sorted(names)
     again = cli("down", tmp_path / "nothing-here")
     assert again.returncode == 2 and "fix:" in again.stdout
 

@@ -115,7 +115,12 @@ class BlockFeed:
         except NodeApiError as exc:
             self._error(view, "poll", exc.detail)
             return
-        view.height = int(info.get("height", 0))
+        try:
+            height = int(info["height"])
+        except (KeyError, TypeError, ValueError) as exc:  # the feed keeps following the other nodes
+            self._error(view, "poll", f"malformed /cryptarchia/info answer {str(info)[:120]!r} ({exc!r})")
+            return
+        view.height = height
         view.tip, view.lib = info.get("tip"), info.get("lib")
         view.slot, view.mode, view.updated_at = info.get("slot"), info.get("mode"), time.time()
         if view.tip and view.tip not in self.blocks:
@@ -137,9 +142,14 @@ class BlockFeed:
                     view.gaps += 1
                     self._error(view, "gap", f"block {cursor[:16]} reported but not served by /storage/block")
                     break
+                try:
+                    header = block["header"]
+                    height = int(header["height"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    self._error(view, "walk", f"block {cursor[:16]}: malformed answer ({exc!r})")
+                    break
                 fetched.append(block)
-                header = block.get("header", {})
-                if int(header.get("height", 0)) <= 0:
+                if height <= 0:
                     break
                 cursor = header.get("parent")
             for block in reversed(fetched):

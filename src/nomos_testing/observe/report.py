@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,28 +65,38 @@ def build_report(*, run_id: str, runner: str, scenario: str, seed: int | None, v
     return report
 
 
+# Characters XML 1.0 cannot hold (ANSI escapes, NUL... in node log tails); ElementTree writes them as they are.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(value: object) -> str:
+    return _NOT_XML.sub("\N{REPLACEMENT CHARACTER}", str(value))
+
+
 def junit_xml(report: dict[str, Any]) -> str:
     results = report.get("expectations", [])
-    suite = ET.Element("testsuite", name=str(report.get("scenario", "scenario")), tests=str(max(len(results), 1)),
+    has_run_case = bool(report.get("error")) or not results
+    suite = ET.Element("testsuite", name=_xml_text(report.get("scenario", "scenario")),
+                       tests=str(len(results) + has_run_case),
                        failures=str(sum(1 for r in results if not r["passed"])),
                        errors="1" if report.get("error") else "0",
                        time=f"{sum(report.get('timings', {}).values()):.3f}")
     ET.SubElement(suite, "properties")
     for key in ("run_id", "runner", "seed"):
-        ET.SubElement(suite.find("properties"), "property", name=key, value=str(report.get(key)))  # type: ignore[arg-type]
-    classname = f"nomos_testing.{report.get('scenario', 'scenario')}"
+        ET.SubElement(suite.find("properties"), "property", name=key, value=_xml_text(report.get(key)))  # type: ignore[arg-type]
+    classname = _xml_text(f"nomos_testing.{report.get('scenario', 'scenario')}")
     for result in results:
-        case = ET.SubElement(suite, "testcase", classname=classname, name=result["name"],
+        case = ET.SubElement(suite, "testcase", classname=classname, name=_xml_text(result["name"]),
                              time=f"{result.get('duration_s', 0.0):.3f}")
         if not result["passed"]:
-            failure = ET.SubElement(case, "failure", message=result["message"])
-            failure.text = json.dumps(result.get("figures", {}), indent=2, default=str)
+            failure = ET.SubElement(case, "failure", message=_xml_text(result["message"]))
+            failure.text = _xml_text(json.dumps(result.get("figures", {}), indent=2, default=str))
         else:
-            ET.SubElement(case, "system-out").text = result["message"]
-    if report.get("error") or not results:
+            ET.SubElement(case, "system-out").text = _xml_text(result["message"])
+    if has_run_case:
         case = ET.SubElement(suite, "testcase", classname=classname, name="run")
         if report.get("error"):
-            ET.SubElement(case, "error", message=str(report["error"]))
+            ET.SubElement(case, "error", message=_xml_text(report["error"]))
     ET.indent(suite)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 

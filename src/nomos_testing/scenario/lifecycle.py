@@ -24,6 +24,7 @@ from nomos_testing.errors import (
     EXIT_PASSED,
     EXIT_SETUP_ERROR,
     FrameworkError,
+    PlanError,
     PrerequisiteError,
 )
 from nomos_testing.expectations.base import Expectation, Outcome
@@ -61,6 +62,10 @@ def framework_checks() -> list[Check]:
     found = version_file()
     checks = [Check("versions.env", found is not None, str(found) if found else f"not found in {Path.cwd()} or above",
                     "run nomos-testing from the repository root (where versions.env is)")]
+    malformed = settings.problems(skip=frozenset({"POL_PROOF_DEV_MODE"}))  # that one has its own check below
+    detail = "; ".join(exc.message for exc in malformed) or "every set variable parses (docs/environment.md)"
+    checks.append(Check("environment variables", not malformed, detail,
+                        "; ".join(exc.remedy or "" for exc in malformed)))
     try:
         dev_mode = settings.pol_dev_mode()
         explicit = settings.raw("POL_PROOF_DEV_MODE") is not None
@@ -140,10 +145,14 @@ class ConsoleEvents:
 
 
 def prepare_run_dir(run_dir: Path, plan: ScenarioPlan, run_id: str, runner: str, mode: str) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "plan.json").write_text(json.dumps(plan.to_json(), indent=2) + "\n", encoding="utf-8")
     meta = {"run_id": run_id, "runner": runner, "mode": mode, "started": time.time()}
-    (run_dir / RUN_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "plan.json").write_text(json.dumps(plan.to_json(), indent=2) + "\n", encoding="utf-8")
+        (run_dir / RUN_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}",
+                        "pass --out a writable directory path (it is created when missing)") from None
 
 
 class ScenarioRun:
@@ -331,8 +340,11 @@ class ScenarioRun:
         if self.events is not None:
             self.events.emit("run.end", exit_code=exit_code, verdict=verdict)
             self.events.close()
-        if self.run_dir.exists():
-            write_report(self.run_dir, report)
+        if self.run_dir.is_dir():
+            try:
+                write_report(self.run_dir, report)
+            except OSError as exc:  # e.g. a full disk: the verdict still reaches the console and the exit code
+                self.console.error(f"could not write report.json / junit.xml into {self.run_dir}: {exc}")
         return RunResult(self.run_id, self.run_dir, exit_code, report)
 
     def _nodes(self) -> list[NodeSummary]:

@@ -41,12 +41,16 @@ async def bring_up(plan: ScenarioPlan, deployer: Deployer, run_dir: Path, run_id
         console.phase(f"deploying {plan.topology.node_count} node(s), seed {plan.seed}")
         started = time.monotonic()
         cluster = await deployer.deploy(topology, run_id, run_dir)
+        for node in cluster.nodes:
+            events.emit("node.start", node=node.name, role=node.role.value, api=node.api_url)
         try:
             console.phase("waiting for readiness")
             ready = await wait_cluster_ready(cluster, topology, plan, ConsoleEvents(events, console), started)
         except BaseException:
             await cluster.collect_logs(run_dir / "logs")
             await cluster.teardown()
+            for node in cluster.nodes:
+                events.emit("node.stop", node=node.name)
             raise
         deployer.detach(cluster, run_dir)
         info = {"run_id": run_id, "run_dir": str(run_dir.resolve()), "runner": deployer.name,
@@ -74,4 +78,20 @@ def tear_down(run_id: str) -> tuple[Path, list[str]]:
     deployer = get_deployer(str(meta.get("runner", "host")))
     if not isinstance(deployer, ManagedDeployer):
         raise PrerequisiteError(f"runner {deployer.name} cannot tear down detached clusters", None)
-    return run_dir, deployer.down(run_dir)
+    stopped = deployer.down(run_dir)
+    _record_down(run_dir)
+    return run_dir, stopped
+
+
+def _record_down(run_dir: Path) -> None:
+    """`down` ends the run's event history like a run's teardown does: one node.stop per node."""
+    try:
+        info = json.loads((run_dir / ENDPOINTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # `up` never got to write its endpoints; nothing was detached
+    events = EventLog(run_dir / "events.jsonl")
+    try:
+        for node in info.get("nodes", []):
+            events.emit("node.stop", node=node.get("name"), by="down")
+    finally:
+        events.close()

@@ -20,6 +20,8 @@ from nomos_testing.topology.model import Layout
 
 MAX_NODES = 128  # each node holds three listening sockets and a Python process; beyond this a host runs out
 MAX_SEED = 2**64 - 1
+MAX_WALLETS = 10_000  # genesis notes in every node's config; 10 000 take ~0.3 s to derive, 10^8 exhaust memory
+MAX_DURATION_S = 7 * 24 * 3600.0  # a week: anything longer is a typo (1e300 would run forever)
 DEFAULT_SLOT_DURATION_S = 2.0
 DEFAULT_ACTIVE_SLOT_COEFF = 0.9
 DEFAULT_SECURITY_PARAM = 10
@@ -118,7 +120,10 @@ class ScenarioPlan:
                             f"use at most {MAX_NODES} validators + executors")
         if not isinstance(topo.layout, Layout):
             raise PlanError(f"topology.layout {topo.layout!r} is unknown", _layout_fix())
-        _require_int("wallets", self.wallets, 0, "set wallets to 0 (none) or a positive count")
+        wallets = _require_int("wallets", self.wallets, 0, "set wallets to 0 (none) or a positive count")
+        if wallets > MAX_WALLETS:
+            raise PlanError(f"wallets must be ≤ {MAX_WALLETS}, got {wallets}",
+                            f"use at most {MAX_WALLETS} wallets")
         _require_int("wallet_value", self.wallet_value, 1, "set the value of each wallet note to at least 1")
         seed = _require_int("seed", self.seed, 0, "use a seed between 0 and 2^64-1")
         if seed > MAX_SEED:
@@ -131,6 +136,9 @@ class ScenarioPlan:
             raise PlanError(f"active_slot_coeff must be in (0, 1), got {coeff}", "set active_slot_coeff to e.g. 0.9")
         _require_int("security_param", self.security_param, 1, "set security_param (k) to e.g. 10")
         duration = _require_number("duration", self.duration_s, "set the run duration in seconds, e.g. 60")
+        if duration > MAX_DURATION_S:
+            raise PlanError(f"duration must be ≤ {MAX_DURATION_S:g} s (a week), got {duration:g}",
+                            "set the run duration in seconds, e.g. 60")
         if duration < 2 * slot:
             raise PlanError(f"duration {duration:g} s is shorter than 2 slots ({2 * slot:g} s)",
                             f"set the duration to at least {2 * slot:g} s (2 × slot_duration)")

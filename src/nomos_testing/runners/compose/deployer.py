@@ -201,7 +201,9 @@ class ComposeDeployer(ManagedDeployer):
         if cli is None:
             raise PrerequisiteError("no compose CLI (docker compose / docker-compose)",
                                     "apt-get install docker-compose")
+        # Every setting is read before a container exists: a malformed one must not strand a started stack.
         host, pinned_prometheus = runner_host(), prometheus_port()
+        preserve = settings.flag("COMPOSE_RUNNER_PRESERVE")
         node_image = await asyncio.to_thread(image.ensure_node_image)
         prometheus_image = await asyncio.to_thread(image.ensure_prometheus_image)
         labels = await asyncio.to_thread(image.image_labels, node_image)
@@ -244,7 +246,7 @@ class ComposeDeployer(ManagedDeployer):
                           "prometheus_image": prometheus_image, "published_on": host,
                           "prometheus_port_pinned": pinned_prometheus is not None},
             project=project, run_dir=run_dir, log_names=log_names,
-            preserve=settings.flag("COMPOSE_RUNNER_PRESERVE"),
+            preserve=preserve,
         )
 
     def write_stack(self, topology: GeneratedTopology, spec: StackSpec, run_dir: Path) -> Path:

@@ -1,0 +1,167 @@
+"""Bad input (environment variables, --out, huge counts) stops a command with exit 2, a message naming the
+field and a fix, before anything starts, and never with a traceback. In-process: no node is started."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import pytest
+from typer.testing import CliRunner
+
+from nomos_testing import settings
+from nomos_testing.cli import app
+from nomos_testing.client import NodeApiError
+from nomos_testing.errors import PlanError
+from nomos_testing.observe.block_feed import BlockFeed
+from nomos_testing.observe.report import ExpectationResult, build_report, junit_xml
+from nomos_testing.runners.compose import deployer as compose_deployer
+from nomos_testing.scenario.builder import scenario
+from nomos_testing.scenario.lifecycle import framework_checks
+
+REPO = Path(__file__).resolve().parents[2]
+MAX_WALLETS = 10_000
+A_WEEK_S = 7 * 24 * 3600.0
+GOOD_ENV = {"POL_PROOF_DEV_MODE": "true", "NO_COLOR": "1"}
+
+
+def invoke(*args: str, **env: str) -> Any:
+    return CliRunner().invoke(app, list(args), env={**GOOD_ENV, **env}, catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in settings.VARIABLES:
+        monkeypatch.delenv(variable.name, raising=False)
+    monkeypatch.chdir(REPO)
+
+
+@pytest.mark.parametrize(("name", "value", "fix"), [
+    ("SLOW_TEST_ENV", "maybe", "1/true/yes"),
+    ("NOMOS_TESTS_KEEP_LOGS", "maybe", "1/true/yes"),        # was read only at teardown: the run passed
+    ("CONSENSUS_SLOT_TIME", "abc", "a number"),            # was ignored when the file sets slot_duration
+    ("NOMOS_TESTS_READINESS_TIMEOUT", "nan", "a number"),
+    ("TEST_FRAMEWORK_PROMETHEUS_PORT", "high", "whole number"),
+])
+def test_run_with_a_junk_variable_exits_2_before_anything_starts(tmp_path: Path, name: str, value: str,
+                                                                 fix: str) -> None:
+    out = tmp_path / "run"
+    result = invoke("run", "scenarios/smoke.toml", "-v", "1", "-e", "0", "-t", "4", "--out", str(out),
+                    **{name: value})
+    assert result.exit_code == 2, result.output
+    assert f"{name}={value!r}" in result.output and "fix:" in result.output and fix in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists(), "nothing may start (no run directory, no node) on malformed input"
+
+
+def test_up_with_a_junk_variable_exits_2(tmp_path: Path) -> None:
+    result = invoke("up", "-v", "1", "-e", "0", "--out", str(tmp_path / "up"), SLOW_TEST_ENV="maybe")
+    assert result.exit_code == 2 and "SLOW_TEST_ENV" in result.output and "fix:" in result.output
+    assert not (tmp_path / "up").exists()
+
+
+def test_doctor_reports_a_junk_variable_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOMOS_TESTS_KEEP_LOGS", "maybe")
+    check = next(c for c in framework_checks() if c.name == "environment variables")
+    assert not check.ok and check.required and "NOMOS_TESTS_KEEP_LOGS" in check.detail and "1/true/yes" in check.remedy
+    result = invoke("doctor", NOMOS_TESTS_KEEP_LOGS="maybe")
+    assert result.exit_code == 2 and "NOMOS_TESTS_KEEP_LOGS='maybe'" in result.output
+
+
+def test_settings_problems_cover_every_typed_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings.problems() == []
+    junk = {"bool": "maybe", "int": "1.5", "float": "inf"}
+    typed = [v for v in settings.VARIABLES if v.kind in junk]
+    for variable in typed:
+        monkeypatch.setenv(variable.name, junk[variable.kind])
+    named = " ".join(exc.message for exc in settings.problems())
+    assert all(variable.name in named for variable in typed)
+    with pytest.raises(PlanError, match="SLOW_TEST_ENV"):
+        settings.validate()
+    monkeypatch.setenv("SLOW_TEST_ENV", "YES")
+    assert "SLOW_TEST_ENV" not in " ".join(exc.message for exc in settings.problems())
+
+
+def test_compose_deploy_reads_its_settings_before_starting_anything(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    # A malformed COMPOSE_RUNNER_PRESERVE used to raise after `compose up`, stranding the started stack.
+    monkeypatch.setenv("COMPOSE_RUNNER_PRESERVE", "maybe")
+    monkeypatch.setattr(compose_deployer, "daemon_status", lambda: (True, "test"))
+    monkeypatch.setattr(compose_deployer, "find_compose", lambda: object())
+
+    def must_not_run() -> str:
+        raise AssertionError("an image was built / a stack started before the settings were read")
+
+    monkeypatch.setattr(compose_deployer.image, "ensure_node_image", must_not_run)
+    from nomos_testing.topology.generate import generate_topology
+
+    topology = generate_topology(scenario(validators=1, executors=0, duration=10, seed=1, slot_duration=1.0))
+    with pytest.raises(PlanError, match="COMPOSE_RUNNER_PRESERVE"):
+        asyncio.run(compose_deployer.ComposeDeployer().deploy(topology, "r", tmp_path))
+
+
+@pytest.mark.parametrize("command", ["run", "up"])
+def test_out_pointing_at_a_file_exits_2_naming_the_flag(tmp_path: Path, command: str) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me\n")
+    for out in (a_file, a_file / "below"):
+        result = invoke(command, "-v", "1", "-e", "0", "--out", str(out))
+        assert result.exit_code == 2, result.output
+        assert "--out" in result.output and "not a directory" in result.output and "fix:" in result.output
+    assert a_file.read_text() == "keep me\n"
+
+
+def test_huge_counts_and_durations_are_plan_errors() -> None:
+    with pytest.raises(PlanError, match=r"wallets must be ≤ 10000, got 100000000"):
+        scenario(wallets=100_000_000, seed=1)
+    scenario(wallets=MAX_WALLETS, seed=1, duration=10, slot_duration=1.0)
+    with pytest.raises(PlanError, match="duration must be ≤"):
+        scenario(duration=1e300, seed=1)
+    scenario(duration=A_WEEK_S, seed=1)
+    result = invoke("run", "-t", "1e12")
+    assert result.exit_code == 2 and "duration must be ≤" in result.output and "fix:" in result.output
+
+
+def test_junit_counts_the_run_case_and_stays_valid_xml_with_control_characters() -> None:
+    report = build_report(
+        run_id="r", runner="host", scenario="s", seed=1, validators=1, executors=0, passed=False, verdict="x",
+        timings={}, nodes=[], error="node exited:\n\x1b[31mERROR\x1b[0m bad config\x00",
+        expectations=[ExpectationResult("consensus_liveness", False, "tip \x1b[1mx\x1b[0m", {"a": "\x07"})])
+    suite = ET.fromstring(junit_xml(report).split("?>", 1)[1])
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["consensus_liveness", "run"]
+    assert suite.get("tests") == str(len(cases))
+    error = suite.find("testcase/error")
+    assert error is not None and "bad config" in str(error.get("message"))
+
+
+class _Client:
+    def __init__(self, name: str, info: Any) -> None:
+        self.name = name
+        self.info = info
+
+    async def consensus_info(self) -> Any:
+        if isinstance(self.info, Exception):
+            raise self.info
+        return self.info
+
+    async def block(self, block_id: str) -> dict[str, Any] | None:
+        return {"header": {"id": block_id, "parent": "0" * 64, "height": 0, "slot": 0}, "transactions": []}
+
+
+async def test_block_feed_survives_a_malformed_answer_and_counts_it(tmp_path: Path) -> None:
+    good = _Client("validator-0", {"height": 0, "tip": "g", "lib": "g", "slot": 0})
+    bad = _Client("validator-1", ["not", "an", "object"])
+    down = _Client("validator-2", NodeApiError("u", "connection refused"))
+    feed = BlockFeed([good, bad, down], tmp_path / "blocks.jsonl", poll_interval_s=0.01)  # type: ignore[list-item]
+    await feed.start()
+    await asyncio.sleep(0.05)
+    assert feed._task is not None and not feed._task.done(), "the feed stopped following the nodes"
+    await feed.stop()
+    stats = feed.stats()
+    assert "g" in feed.blocks and stats["per_node"]["validator-1"]["errors"] >= 2
+    assert re.search("malformed", stats["per_node"]["validator-1"]["last_error"])
+    assert stats["per_node"]["validator-2"]["errors"] >= 2
