@@ -36,6 +36,7 @@ def test_cooldown_only_with_workloads_and_uses_block_interval() -> None:
     ({"topology": TopologySpec(1, 0, "ring")}, "topology.layout", "star, chain, full"),  # type: ignore[arg-type]
     ({"duration_s": 3.0}, "shorter than 2 slots", "at least 4 s"),
     ({"slot_duration": 0.0}, "slot_duration", "e.g. 1.0"),
+    ({"slot_duration": 0.0005}, "slot_duration", "e.g. 1.0"),
     ({"active_slot_coeff": 1.0}, "active_slot_coeff", "0.9"),
     ({"security_param": 0}, "security_param", "k"),
     ({"wallets": -1}, "wallets", "positive"),

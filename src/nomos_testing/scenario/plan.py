@@ -21,6 +21,7 @@ from nomos_testing.topology.model import Layout
 MAX_NODES = 128  # each node holds three listening sockets and a Python process; beyond this a host runs out
 MAX_SEED = 2**64 - 1
 MAX_WALLETS = 10_000  # genesis notes in every node's config; 10 000 take ~0.3 s to derive, 10^8 exhaust memory
+MIN_SLOT_DURATION_S = 0.001
 MAX_DURATION_S = 7 * 24 * 3600.0  # a week: anything longer is a typo (1e300 would run forever)
 DEFAULT_SLOT_DURATION_S = 2.0
 DEFAULT_ACTIVE_SLOT_COEFF = 0.9
@@ -129,8 +130,9 @@ class ScenarioPlan:
         if seed > MAX_SEED:
             raise PlanError(f"seed must be < 2^64, got {seed}", "use a seed between 0 and 2^64-1")
         slot = _require_number("slot_duration", self.slot_duration, "set slot_duration in seconds, e.g. 1.0")
-        if slot <= 0:
-            raise PlanError(f"slot_duration must be > 0 seconds, got {slot}", "set slot_duration to e.g. 1.0")
+        if slot < MIN_SLOT_DURATION_S:
+            raise PlanError(f"slot_duration must be ≥ {MIN_SLOT_DURATION_S} s (the node config contract, "
+                            f"docs/node-config.md), got {slot}", "set slot_duration to e.g. 1.0")
         coeff = _require_number("active_slot_coeff", self.active_slot_coeff, "set active_slot_coeff, e.g. 0.9")
         if not 0 < coeff < 1:
             raise PlanError(f"active_slot_coeff must be in (0, 1), got {coeff}", "set active_slot_coeff to e.g. 0.9")
