@@ -18,11 +18,12 @@ import typer
 from nomos_testing import settings
 from nomos_testing.errors import EXIT_INTERRUPTED, EXIT_PASSED, EXIT_SETUP_ERROR, FrameworkError, PlanError
 from nomos_testing.observe.console import RunConsole
+from nomos_testing.preflight import preflight_checks
 from nomos_testing.runners.base import ManagedDeployer
 from nomos_testing.runners.registry import RUNNERS, get_deployer
 from nomos_testing.scenario.builder import scenario as keyword_plan
 from nomos_testing.scenario.files import load_scenario
-from nomos_testing.scenario.lifecycle import ScenarioRun, new_run_id, preflight_checks
+from nomos_testing.scenario.lifecycle import ScenarioRun, new_run_id
 from nomos_testing.scenario.manual import bring_up, tear_down
 from nomos_testing.scenario.plan import ScenarioPlan
 

@@ -18,9 +18,9 @@ from nomos_testing.client import NodeApiError
 from nomos_testing.errors import PlanError
 from nomos_testing.observe.block_feed import BlockFeed
 from nomos_testing.observe.report import ExpectationResult, build_report, junit_xml
+from nomos_testing.preflight import framework_checks
 from nomos_testing.runners.compose import deployer as compose_deployer
 from nomos_testing.scenario.builder import scenario
-from nomos_testing.scenario.lifecycle import framework_checks
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_WALLETS = 10_000

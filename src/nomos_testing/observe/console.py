@@ -52,18 +52,14 @@ class RunConsole:
     async def live_run(self, feed: BlockFeed, duration_s: float, label: str = "run") -> AsyncIterator[None]:
         """Show a countdown and every node's height while the body runs."""
         started = time.monotonic()
-        if self.fancy:
-            with Live(self._table(feed, started, duration_s, label), console=self.rich, refresh_per_second=4,
-                      transient=True) as live:
-                task = asyncio.create_task(self._refresh(live, feed, started, duration_s, label))
-                try:
-                    yield
-                finally:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-        else:
-            task = asyncio.create_task(self._plain(feed, started, duration_s, label))
+        async with contextlib.AsyncExitStack() as stack:
+            if self.fancy:
+                live = stack.enter_context(Live(self._table(feed, started, duration_s, label), console=self.rich,
+                                                refresh_per_second=4, transient=True))
+                ticker = self._refresh(live, feed, started, duration_s, label)
+            else:
+                ticker = self._plain(feed, started, duration_s, label)
+            task = asyncio.create_task(ticker)
             try:
                 yield
             finally:

@@ -25,7 +25,6 @@ from nomos_testing.errors import (
     EXIT_SETUP_ERROR,
     FrameworkError,
     PlanError,
-    PrerequisiteError,
 )
 from nomos_testing.expectations.base import Expectation, Outcome
 from nomos_testing.expectations.registry import build_expectation
@@ -33,7 +32,8 @@ from nomos_testing.observe.block_feed import BlockFeed
 from nomos_testing.observe.console import RunConsole
 from nomos_testing.observe.events import EventLog
 from nomos_testing.observe.report import ExpectationResult, NodeSummary, build_report, write_report
-from nomos_testing.runners.base import Check, Cluster, Deployer
+from nomos_testing.preflight import preflight_checks, require
+from nomos_testing.runners.base import Cluster, Deployer
 from nomos_testing.scenario.context import RunContext
 from nomos_testing.scenario.plan import ScenarioPlan
 from nomos_testing.topology.generate import generate_topology
@@ -47,53 +47,6 @@ CRASH_CHECK_EVERY_S = 1.0
 def new_run_id(plan: ScenarioPlan) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{plan.name}-{stamp}-{random.SystemRandom().getrandbits(24):06x}"
-
-
-def version_file() -> Path | None:
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "versions.env").is_file():
-            return folder / "versions.env"
-    return None
-
-
-def framework_checks() -> list[Check]:
-    """The prerequisites every runner shares (DESIGN §6); a runner's own list may already hold them."""
-    found = version_file()
-    checks = [Check("versions.env", found is not None, str(found) if found else f"not found in {Path.cwd()} or above",
-                    "run nomos-testing from the repository root (where versions.env is)")]
-    malformed = settings.problems(skip=frozenset({"POL_PROOF_DEV_MODE"}))  # that one has its own check below
-    detail = "; ".join(exc.message for exc in malformed) or "every set variable parses (docs/environment.md)"
-    checks.append(Check("environment variables", not malformed, detail,
-                        "; ".join(exc.remedy or "" for exc in malformed)))
-    try:
-        dev_mode = settings.pol_dev_mode()
-        explicit = settings.raw("POL_PROOF_DEV_MODE") is not None
-    except FrameworkError as exc:
-        return [*checks, Check("POL_PROOF_DEV_MODE", False, exc.message, "export POL_PROOF_DEV_MODE=true")]
-    if dev_mode:
-        checks.append(Check("POL_PROOF_DEV_MODE", True, "true: leadership proved with the VRF alone"))
-    else:
-        consequence = ("nodes compute the expensive proof of leadership for every won slot, so the chain grows far "
-                       "slower than expected and liveness fails")
-        # Explicitly false is a choice (measuring the real proof cost): a warning. Unset is a mistake.
-        checks.append(Check("POL_PROOF_DEV_MODE", False, ("false: " if explicit else "unset: ") + consequence,
-                            "export POL_PROOF_DEV_MODE=true", required=not explicit))
-    return checks
-
-
-def preflight_checks(deployer: Deployer) -> list[Check]:
-    runner_checks = deployer.preflight()
-    covered = {check.name for check in runner_checks}
-    return [*(c for c in framework_checks() if c.name not in covered), *runner_checks]
-
-
-def require(checks: list[Check]) -> None:
-    missing = [check for check in checks if check.required and not check.ok]
-    if missing:
-        lines = "; ".join(f"{c.name}: {c.detail}" for c in missing)
-        remedies = "; ".join(c.remedy for c in missing if c.remedy)
-        raise PrerequisiteError(f"{len(missing)} prerequisite(s) missing: {lines}", remedies or None)
 
 
 @dataclass

@@ -10,14 +10,13 @@ from typing import Any
 from nomos_testing.errors import PlanError, PrerequisiteError
 from nomos_testing.observe.console import RunConsole
 from nomos_testing.observe.events import EventLog
+from nomos_testing.preflight import preflight_checks, require
 from nomos_testing.runners.base import Deployer, ManagedDeployer
 from nomos_testing.runners.registry import get_deployer
 from nomos_testing.scenario.lifecycle import (
     RUN_FILE,
     ConsoleEvents,
-    preflight_checks,
     prepare_run_dir,
-    require,
     wait_cluster_ready,
 )
 from nomos_testing.scenario.plan import ScenarioPlan

@@ -10,7 +10,8 @@ from typing import ClassVar
 import yaml
 
 from nomos_testing import settings
-from nomos_testing.errors import DeploymentError, FrameworkError, PrerequisiteError
+from nomos_testing.errors import DeploymentError, PrerequisiteError
+from nomos_testing.preflight import pol_dev_mode_check, versions_check
 from nomos_testing.runners.base import Check, Cluster, ManagedDeployer
 from nomos_testing.runners.host import state
 from nomos_testing.runners.host.binaries import resolve
@@ -23,18 +24,6 @@ from nomos_testing.topology.render import render_node_config
 DEFAULT_RUNS_ROOT = Path(".runs")
 # Slot 0 starts this long after the configs are written, so that every node is up before the first slot.
 CHAIN_START_LEAD_S = 1.5
-VERSIONS_FILE = "versions.env"
-
-
-def find_versions_file(start: Path | None = None) -> Path | None:
-    """versions.env in the current directory or any parent (the repository root)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / VERSIONS_FILE
-        if candidate.is_file():
-            return candidate
-    return None
-
 
 class HostDeployer(ManagedDeployer):
     name: ClassVar[str] = "host"
@@ -46,7 +35,7 @@ class HostDeployer(ManagedDeployer):
     # Preflight ---------------------------------------------------------------------------------------
 
     def preflight(self) -> list[Check]:
-        return [*self._binary_checks(), self._pol_check(), self._versions_check(), self._leftovers_check()]
+        return [*self._binary_checks(), pol_dev_mode_check(), versions_check(), self._leftovers_check()]
 
     def _binary_checks(self) -> list[Check]:
         checks = []
@@ -56,27 +45,6 @@ class HostDeployer(ManagedDeployer):
             detail = f"{found.path} ({found.source})" if found.path else found.source
             checks.append(Check(label, found.path is not None, detail, found.remedy))
         return checks
-
-    def _pol_check(self) -> Check:
-        try:
-            enabled = settings.pol_dev_mode()
-        except FrameworkError as exc:  # a malformed boolean
-            return Check("POL_PROOF_DEV_MODE", False, exc.message, "export POL_PROOF_DEV_MODE=true")
-        if enabled:
-            return Check("POL_PROOF_DEV_MODE", True, "true: leadership proved with the VRF alone")
-        explicit = settings.raw("POL_PROOF_DEV_MODE") is not None
-        consequence = ("every node computes the expensive proof of leadership for each won slot, so blocks arrive "
-                       "far slower than the scenario expects and liveness fails")
-        # Explicitly false is a choice (measuring the real proof cost), so only a warning; unset is a mistake.
-        return Check("POL_PROOF_DEV_MODE", False, ("false: " if explicit else "unset: ") + consequence,
-                     "export POL_PROOF_DEV_MODE=true", required=not explicit)
-
-    def _versions_check(self) -> Check:
-        found = find_versions_file()
-        if found:
-            return Check("versions.env", True, str(found))
-        return Check("versions.env", False, f"no {VERSIONS_FILE} in {Path.cwd()} or its parents",
-                     "run nomos-testing from the repository root (where versions.env is)")
 
     def _leftovers_check(self) -> Check:
         leftovers = state.find_leftovers(self.runs_root)

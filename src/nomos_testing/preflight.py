@@ -1,0 +1,70 @@
+"""Preflight: the prerequisites every runner shares (DESIGN §6), merged with a runner's own checks.
+
+`doctor` prints them; `run` and `up` stop with exit 2 when a required one does not hold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nomos_testing import settings
+from nomos_testing.errors import FrameworkError, PrerequisiteError
+from nomos_testing.runners.base import Check, Deployer
+
+VERSIONS_FILE = "versions.env"
+
+
+def find_versions_file(start: Path | None = None) -> Path | None:
+    """versions.env in the current directory or any parent (the repository root)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / VERSIONS_FILE).is_file():
+            return folder / VERSIONS_FILE
+    return None
+
+
+def versions_check() -> Check:
+    found = find_versions_file()
+    return Check(VERSIONS_FILE, found is not None,
+                 str(found) if found else f"no {VERSIONS_FILE} in {Path.cwd()} or its parents",
+                 "run nomos-testing from the repository root (where versions.env is)")
+
+
+def environment_check() -> Check:
+    malformed = settings.problems(skip=frozenset({"POL_PROOF_DEV_MODE"}))  # that one has its own check
+    detail = "; ".join(exc.message for exc in malformed) or "every set variable parses (docs/environment.md)"
+    return Check("environment variables", not malformed, detail, "; ".join(exc.remedy or "" for exc in malformed))
+
+
+def pol_dev_mode_check() -> Check:
+    try:
+        dev_mode = settings.pol_dev_mode()
+    except FrameworkError as exc:  # a malformed boolean
+        return Check("POL_PROOF_DEV_MODE", False, exc.message, "export POL_PROOF_DEV_MODE=true")
+    if dev_mode:
+        return Check("POL_PROOF_DEV_MODE", True, "true: leadership proved with the VRF alone")
+    explicit = settings.raw("POL_PROOF_DEV_MODE") is not None
+    consequence = ("nodes compute the expensive proof of leadership for every won slot, so the chain grows far "
+                   "slower than expected and liveness fails")
+    # Explicitly false is a choice (measuring the real proof cost): a warning. Unset is a mistake.
+    return Check("POL_PROOF_DEV_MODE", False, ("false: " if explicit else "unset: ") + consequence,
+                 "export POL_PROOF_DEV_MODE=true", required=not explicit)
+
+
+def framework_checks() -> list[Check]:
+    return [versions_check(), environment_check(), pol_dev_mode_check()]
+
+
+def preflight_checks(deployer: Deployer) -> list[Check]:
+    """The runner's checks, plus every shared check the runner does not already make."""
+    runner_checks = deployer.preflight()
+    covered = {check.name for check in runner_checks}
+    return [*(c for c in framework_checks() if c.name not in covered), *runner_checks]
+
+
+def require(checks: list[Check]) -> None:
+    missing = [check for check in checks if check.required and not check.ok]
+    if missing:
+        lines = "; ".join(f"{c.name}: {c.detail}" for c in missing)
+        remedies = "; ".join(c.remedy for c in missing if c.remedy)
+        raise PrerequisiteError(f"{len(missing)} prerequisite(s) missing: {lines}", remedies or None)
