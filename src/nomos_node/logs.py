@@ -7,6 +7,7 @@ Environment (names as in the original tool):
 
 Line format: `2026-11-27T05:00:00.123Z INFO consensus block imported id=ab12 height=3 slot=7`.
 Modules log through `logging.getLogger("nomos_node.<target>…")`; the target is the second name component.
+The HTTP server's own logger (`aiohttp.server`) writes to the same file under the target `api`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 
 TARGETS = ("consensus", "network", "api", "node", "storage")
 ROOT_LOGGER = "nomos_node"
+# Loggers of libraries whose records belong in the node's log, and the target they count as.
+FOREIGN_LOGGERS = {"aiohttp.server": "api"}
 _LEVELS = {
     "trace": logging.DEBUG,
     "debug": logging.DEBUG,
@@ -57,6 +60,8 @@ def parse_filter(value: str) -> dict[str, int]:
 
 
 def target_of(logger_name: str) -> str:
+    if logger_name in FOREIGN_LOGGERS:
+        return FOREIGN_LOGGERS[logger_name]
     parts = logger_name.split(".")
     return parts[1] if parts[0] == ROOT_LOGGER and len(parts) > 1 else parts[0]
 
@@ -116,11 +121,18 @@ def configure_logging(role: str, index: int, environ: dict[str, str] | None = No
         handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_LineFormatter())
     handler.addFilter(_TargetFilter(default, per_target))
-    root = logging.getLogger(ROOT_LOGGER)
-    for old in list(root.handlers):
-        root.removeHandler(old)
-        old.close()
-    root.addHandler(handler)
-    root.setLevel(min([default, *per_target.values()]))
-    root.propagate = False
+    _attach(logging.getLogger(ROOT_LOGGER), handler, min([default, *per_target.values()]))
+    for name, target in FOREIGN_LOGGERS.items():
+        _attach(logging.getLogger(name), handler, per_target.get(target, default))
     return path
+
+
+def _attach(logger: logging.Logger, handler: logging.Handler, level: int) -> None:
+    """`handler` becomes the only one of `logger`, which stops propagating to the (unconfigured) root."""
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        if old is not handler:
+            old.close()
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from nomos_node.api.base import NODE_KEY, add_base_routes
 from nomos_node.api.errors import error_middleware
+from nomos_node.api.server_log import install_one_line_filter
 from nomos_node.api.view import NodeView
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -32,6 +33,7 @@ class ApiServer:
     """One aiohttp app on one listener. `bound` is the actual host:port after `start()`."""
 
     def __init__(self, app: web.Application, host: str, port: int, fd: int | None) -> None:
+        install_one_line_filter()
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         self._host, self._port, self._fd = host, port, fd
         self.bound: str = ""
@@ -44,7 +46,9 @@ class ApiServer:
             sock.setblocking(False)
             site = web.SockSite(self._runner, sock)
         else:
-            site = web.TCPSite(self._runner, self._host, self._port)
+            # SO_REUSEADDR (asyncio's default on POSIX, explicit here): a node restarted on the same port binds
+            # at once even while connections of the previous process linger in TIME_WAIT.
+            site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
         await site.start()
         addresses = self._runner.addresses
         self.bound = f"{addresses[0][0]}:{addresses[0][1]}" if addresses else f"{self._host}:{self._port}"
