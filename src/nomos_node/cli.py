@@ -10,6 +10,7 @@ import logging
 import sys
 
 from nomos_node.config import ConfigError, load_config
+from nomos_node.listen_fds import apply_listen_fds, listen_fds_from_env
 from nomos_node.logs import LogConfigError, configure_logging
 
 EXIT_OK = 0
@@ -27,7 +28,7 @@ def run(argv: list[str], role: str | None) -> int:
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
         return _fail(f"usage: {program} CONFIG.yaml (exactly one argument: the node config, see docs/node-config.md)")
     try:
-        config = load_config(argv[0], role_override=role)
+        config = apply_listen_fds(load_config(argv[0], role_override=role), listen_fds_from_env())
     except ConfigError as exc:
         return _fail(str(exc))
     try:

@@ -17,7 +17,7 @@ from typing import Any
 
 from nomos_node.api import ApiServer, build_base_app, build_testing_app
 from nomos_node.api.view import UnknownBlock
-from nomos_node.config import NodeConfig
+from nomos_node.config import NetworkConfig, NodeConfig
 from nomos_node.consensus.block import Block, BlockFormatError
 from nomos_node.consensus.chain import Chain, ImportResult, UnknownBlockError
 from nomos_node.consensus.clock import EpochSchedule
@@ -57,6 +57,14 @@ def pol_difficulty_bits(environ: dict[str, str] | None = None) -> int:
     return int(value)
 
 
+def _advertise(net: NetworkConfig) -> str | None:
+    """The address to announce to peers; None: the listener's own address, once bound. That is the case for port
+    0, and for an inherited socket (listen_fd, NOMOS_LISTEN_FDS) when advertise is left at its default, the
+    config's listen address, which the node then does not bind itself."""
+    defaulted = net.advertise == net.listen
+    return None if net.advertise.port == 0 or (net.listen_fd is not None and defaulted) else str(net.advertise)
+
+
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -77,7 +85,7 @@ class Node:
             self.chain.genesis_id,
             str(net.listen),
             listen_fd=net.listen_fd,
-            advertise=str(net.advertise) if net.advertise.port != 0 else None,
+            advertise=_advertise(net),
             initial_peers=[str(peer) for peer in net.initial_peers],
             on_peers_changed=self.metrics.peers.set,
             on_peer_connected=self._on_peer_connected,

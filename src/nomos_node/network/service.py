@@ -120,7 +120,9 @@ class NetworkService:
             sock.setblocking(False)
             self._server = await asyncio.start_server(self._accept, sock=sock)
         else:
-            self._server = await asyncio.start_server(self._accept, self._listen.host, self._listen.port)
+            # reuse_address: see ApiServer.start (a restart on the same port while old connections are in TIME_WAIT)
+            self._server = await asyncio.start_server(self._accept, self._listen.host, self._listen.port,
+                                                      reuse_address=True)
         bound = [s.getsockname() for s in self._server.sockets]
         self.listen_addresses = [PeerAddress(addr[0], addr[1]).multiaddr() for addr in bound]
         if self._advertise is None and bound:
