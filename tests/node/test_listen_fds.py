@@ -216,3 +216,11 @@ def test_restart_at_once_on_the_same_fixed_ports(network: LocalNetwork) -> None:
         if second.poll() is None:
             second.kill()
     assert "cannot listen" not in (node.workdir / "stderr.txt").read_text()
+
+
+def test_docs_show_the_real_error_lines(network: LocalNetwork) -> None:
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "node-config.md").read_text(encoding="utf-8")
+    config = network.nodes[0].config_path
+    for value in ("rpc=3", "api=7"):  # fd 7 is not open in the node: nothing is passed
+        line = _one_error_line(_run(config, value))
+        assert f"\n{line}\n" in documented, line
