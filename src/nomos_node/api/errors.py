@@ -1,10 +1,10 @@
 """Every rejected request becomes a 4xx JSON body `{"error": code, "detail": why}`; a 500 JSON is the last
 resort for a bug (and is logged). The middleware also counts requests by route template and status.
 
-A body that cannot be read is the client's fault, never a 500: not valid in its Content-Encoding or
-Transfer-Encoding (aiohttp raises `web.RequestPayloadError`), or cut short by the client closing the
-connection (`ConnectionResetError`). `read_body` turns these into 400 `bad_body`; the middleware does the same
-for a route that reads the body some other way.
+A body that cannot be read is the client's fault, never a 500: not valid in its Content-Encoding (aiohttp
+raises `web.RequestPayloadError`), or cut short by the client closing the connection (`ConnectionResetError`).
+`read_body` turns these into 400 `bad_body`; the middleware does the same for a route that reads the body some
+other way. (Requests aiohttp cannot parse at all never reach the app: see server_log.py.)
 """
 
 from __future__ import annotations
