@@ -1,13 +1,35 @@
-"""Suite-wide policy: a test that needs something missing skips locally with the reason, but in CI
-(`CI=true`) a skip is a failure, so a missing prerequisite can never pass unnoticed."""
+"""Suite-wide policy.
+
+* A test that needs something missing skips locally with the reason, but in CI (`CI=true`) a skip is a
+  failure, so a missing prerequisite can never pass unnoticed.
+* The run index (`XDG_STATE_HOME`) of the whole session, subprocesses included, is a private temporary
+  directory: tests never see or clean the developer's own runs.
+* Marks: every test under tests/compose/ is `compose` (needs a Docker engine); `slow` marks tests that run
+  real node networks or whole scenarios (see pyproject.toml). `-m "not slow"` is the quick loop.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
 _IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+_COMPOSE_DIR = Path(__file__).parent / "compose"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    state_home = tempfile.mkdtemp(prefix="nomos-testing-state-")
+    os.environ["XDG_STATE_HOME"] = state_home
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _COMPOSE_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.compose)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(hookwrapper=True)

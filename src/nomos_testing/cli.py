@@ -1,6 +1,7 @@
-"""`nomos-testing`: run, doctor, up, down, clean, image build (DESIGN §4).
+"""`nomos-testing`: run, doctor, up, down, node, clean, plugins, image build (docs/cli.md).
 
-Exit codes: 0 pass · 1 an expectation failed · 2 prerequisite, input or deployment error · 130 interrupted.
+Exit codes: 0 pass · 1 an expectation or a workload failed · 2 prerequisite, input or deployment error ·
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ import typer
 from nomos_testing import settings
 from nomos_testing.errors import EXIT_INTERRUPTED, EXIT_PASSED, EXIT_SETUP_ERROR, FrameworkError, PlanError
 from nomos_testing.observe.console import RunConsole
+from nomos_testing.params import Source
+from nomos_testing.plugins import default_registries
 from nomos_testing.preflight import preflight_checks
-from nomos_testing.runners.base import ManagedDeployer
-from nomos_testing.runners.registry import RUNNERS, get_deployer
+from nomos_testing.runners.base import Check, Deployer
+from nomos_testing.runners.shared.cleanup import clean_index, sweep_all
 from nomos_testing.scenario.builder import scenario as keyword_plan
+from nomos_testing.scenario.core import new_run_id
 from nomos_testing.scenario.files import load_scenario
-from nomos_testing.scenario.lifecycle import ScenarioRun, new_run_id
-from nomos_testing.scenario.manual import bring_up, tear_down
+from nomos_testing.scenario.manual import NODE_ACTIONS, bring_up, control_node, tear_down
 from nomos_testing.scenario.plan import ScenarioPlan
+from nomos_testing.scenario.resolve import resolve_plan
+from nomos_testing.scenario.run import ScenarioRun
+from nomos_testing.scenario.validate import validate_plan
 
 DEFAULT_SCENARIO = Path("scenarios/smoke.toml")
 RUNS_ROOT = Path(".runs")
@@ -47,6 +53,9 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="run directory 
 LayoutOpt = Annotated[str | None, typer.Option("--layout", help="star | chain | full")]
 SlotOpt = Annotated[float | None, typer.Option("--slot", help="slot duration in seconds")]
 
+FLAG_OF = {"validators": "--validators", "executors": "--executors", "duration_s": "--duration", "seed": "--seed",
+           "layout": "--layout", "slot_duration": "--slot"}
+
 
 def _fail(console: RunConsole, error: FrameworkError) -> typer.Exit:
     console.error(error.message)
@@ -55,14 +64,22 @@ def _fail(console: RunConsole, error: FrameworkError) -> typer.Exit:
     return typer.Exit(error.exit_code or EXIT_SETUP_ERROR)
 
 
-def _plan(scenario: Path | None, **overrides: Any) -> ScenarioPlan:
+def _plan(scenario: Path | None, runner: str, **overrides: Any) -> ScenarioPlan:
+    """File (or the built-in default) → flags → environment defaults → validated for this runner."""
     if scenario is None and DEFAULT_SCENARIO.is_file():
         scenario = DEFAULT_SCENARIO
     if scenario is not None:
         base = load_scenario(scenario)
     else:  # outside the repository: the same default as scenarios/smoke.toml
         base = keyword_plan(name="smoke", duration=30, slot_duration=1.0)
-    return base.with_overrides(**overrides)
+    sources = {key: Source("flag", FLAG_OF[key]) for key in overrides}
+    plan = resolve_plan(base.with_overrides(sources, **overrides))
+    validate_plan(plan, default_registries(), runner=runner)
+    return plan
+
+
+def _deployer(runner: str) -> Deployer:
+    return default_registries().runners.get(runner, "--runner")()
 
 
 def _run_dir(out: Path | None, run_id: str) -> Path:
@@ -97,37 +114,45 @@ def run(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: Va
     console = RunConsole()
     try:
         settings.validate()  # a junk value stops the run here, before anything starts
-        plan = _plan(scenario, validators=validators, executors=executors, duration_s=duration, seed=seed,
+        plan = _plan(scenario, runner, validators=validators, executors=executors, duration_s=duration, seed=seed,
                      layout=layout, slot_duration=slot)
-        deployer = get_deployer(runner)
+        deployer = _deployer(runner)
         run_id = new_run_id(plan)
         run_dir = _run_dir(out, run_id)
     except FrameworkError as exc:
         raise _fail(console, exc) from None
     try:
         result = _run_async(ScenarioRun(plan, deployer, run_dir, run_id, console).run())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        console.error("interrupted")
+    except (KeyboardInterrupt, asyncio.CancelledError):  # a second Ctrl-C: force-quit
+        console.error("interrupted again: quitting before teardown finished (`nomos-testing clean` removes the rest)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    if result.report and run_dir.is_dir():
-        console.summary(result.report, run_dir)
-    elif result.report:
-        console.error(result.report.get("verdict", "run failed"))
     raise typer.Exit(result.exit_code)
 
 
 @app.command()
-def doctor(runner: RunnerOpt = "host") -> None:
-    """Check every prerequisite of the runner; exit 0 when all hold, 2 otherwise."""
+def doctor(scenario: ScenarioArg = None, runner: RunnerOpt = "host") -> None:
+    """Check every prerequisite of the runner (and the scenario, when given); exit 0 when all hold, 2 otherwise."""
     console = RunConsole()
     try:
-        checks = preflight_checks(get_deployer(runner))
+        deployer = _deployer(runner)
     except FrameworkError as exc:
         raise _fail(console, exc) from None
+    checks = preflight_checks(deployer)
+    if scenario is not None:
+        checks.append(_scenario_check(scenario, runner))
     console.checks(checks)
     missing = [check for check in checks if check.required and not check.ok]
     console.line(f"{len(missing)} prerequisite(s) missing" if missing else "all prerequisites hold")
     raise typer.Exit(EXIT_SETUP_ERROR if missing else EXIT_PASSED)
+
+
+def _scenario_check(scenario: Path, runner: str) -> Check:
+    try:
+        plan = _plan(scenario, runner)
+    except FrameworkError as exc:
+        return Check(f"scenario {scenario}", False, exc.message, exc.remedy or "")
+    kinds = ", ".join(spec.kind for spec in (*plan.workloads, *plan.expectations)) or "no workloads or expectations"
+    return Check(f"scenario {scenario}", True, f"valid for the {runner} runner ({kinds})")
 
 
 @app.command()
@@ -138,9 +163,9 @@ def up(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: Val
     console = RunConsole(stream=sys.stderr)  # stdout carries only the JSON
     try:
         settings.validate()
-        plan = _plan(scenario, validators=validators, executors=executors, seed=seed, layout=layout,
+        plan = _plan(scenario, runner, validators=validators, executors=executors, seed=seed, layout=layout,
                      slot_duration=slot)
-        deployer = get_deployer(runner)
+        deployer = _deployer(runner)
         run_id = new_run_id(plan)
         run_dir = _run_dir(out, run_id)
         info = _run_async(bring_up(plan, deployer, run_dir, run_id, console))
@@ -161,35 +186,68 @@ def down(run_id: Annotated[str, typer.Argument(help="the run_id printed by `up` 
     """Tear down a cluster started with `up`."""
     console = RunConsole()
     try:
-        run_dir, stopped = tear_down(run_id)
+        run_dir, stopped = _run_async(tear_down(run_id))
     except FrameworkError as exc:
         raise _fail(console, exc) from None
-    console.line(f"stopped {len(stopped)} node(s) of {run_dir}" + (f": {', '.join(stopped)}" if stopped else ""))
+    console.line(f"stopped {len(stopped)} item(s) of {run_dir}" + (f": {', '.join(stopped)}" if stopped else ""))
 
 
 @app.command()
-def clean() -> None:
-    """Remove whatever earlier runs left behind (processes, data directories, containers)."""
+def node(run_id: Annotated[str, typer.Argument(help="the run_id printed by `up` (or its run directory)")],
+         action: Annotated[str, typer.Argument(help=" | ".join(NODE_ACTIONS))],
+         name: Annotated[str, typer.Argument(help="the node, e.g. validator-1")]) -> None:
+    """Act on one node of a cluster left up with `up`: stop, start, kill or restart it (recorded in its events)."""
     console = RunConsole()
-    total = 0
-    for name in RUNNERS:
-        try:
-            deployer = get_deployer(name)
-        except FrameworkError:
-            continue  # a runner not present in this checkout left nothing behind
-        except Exception as exc:  # a broken runner must not stop the others from being cleaned
-            console.line(f"{name}: skipped ({type(exc).__name__}: {exc})")
-            continue
-        if isinstance(deployer, ManagedDeployer):
-            try:
-                removed = deployer.clean()
-            except FrameworkError as exc:
-                console.line(f"{name}: skipped ({exc})")
+    try:
+        done = _run_async(control_node(run_id, action, name))
+    except FrameworkError as exc:
+        raise _fail(console, exc) from None
+    console.line(done)
+
+
+@app.command()
+def clean(all_runs: Annotated[bool, typer.Option("--all", help="also sweep what any run on this machine left "
+                                                                "whose process is gone, not only this user's runs")]
+          = False,
+          dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what would be removed")] = False) -> None:
+    """Remove what earlier runs left behind (processes, data directories, containers, networks, volumes)."""
+    console = RunConsole()
+    removed, notes = _run_async(clean_index(dry_run=dry_run))
+    if all_runs:
+        would, _ = _run_async(sweep_all(dry_run=True))
+        if would:
+            console.line(f"--all: {'would remove' if dry_run else 'will remove'} {len(would)} item(s) of runs "
+                         "whose process is gone, from any checkout or user:")
+            for item in would:
+                console.line(f"  {item.runner}: {item.item}")
+        if not dry_run:
+            swept, sweep_notes = _run_async(sweep_all())
+            removed += swept
+            notes += sweep_notes
+    for note in notes:
+        console.line(note)
+    verb = "would remove" if dry_run else "removed"
+    for item in removed:
+        console.line(f"{item.runner}: {verb} {item.item}")
+    console.line(f"{verb} {len(removed)} leftover(s)" if removed else "nothing to clean")
+
+
+@app.command()
+def plugins() -> None:
+    """List the installed plug-ins (workloads, expectations, runners, reporters, node adapters) and parameters."""
+    console = RunConsole()
+    for group, registry in default_registries().groups().items():
+        console.line(f"{group} ({registry.group}):")
+        for name, loaded in registry.load_all().items():
+            if isinstance(loaded, Exception):
+                console.line(f"  {name}: BROKEN ({loaded})")
                 continue
-            total += len(removed)
-            for item in removed:
-                console.line(f"{name}: removed {item}")
-    console.line(f"removed {total} leftover(s)" if total else "nothing to clean")
+            summary = getattr(loaded, "summary", "") or (loaded.__doc__ or "").strip().splitlines()[0:1]
+            console.line(f"  {name}: {summary if isinstance(summary, str) else ''.join(summary)} "
+                         f"[{registry.provider(name)}]")
+            schema = getattr(loaded, "params", None)
+            for line in (schema.describe() if schema is not None and hasattr(schema, "describe") else []):
+                console.line(f"      {line}")
 
 
 @image_app.command("build")
@@ -197,12 +255,10 @@ def image_build(force: Annotated[bool, typer.Option("--force", help="rebuild eve
     """Build the node image used by the compose and k8s runners."""
     console = RunConsole()
     try:
-        from nomos_testing.runners.compose.image import build_node_image
-    except ImportError as exc:
-        console.error(f"the compose runner's image builder is not available in this checkout ({exc})")
-        raise typer.Exit(EXIT_SETUP_ERROR) from None
-    try:
-        result = build_node_image(force=force)
+        from nomos_testing.nodes.base import default_adapter
+
+        node_image = default_adapter().image()
+        result = node_image.ensure(console.line) if not force else node_image.build(console.line)
     except FrameworkError as exc:
         raise _fail(console, exc) from None
     console.line(f"built {result}")

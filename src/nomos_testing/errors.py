@@ -1,4 +1,4 @@
-"""Errors the framework raises, each mapped to a CLI exit code (DESIGN §4)."""
+"""Errors the framework raises, each mapped to a CLI exit code (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,8 @@ class DeploymentError(FrameworkError):
 
 class ReadinessError(DeploymentError):
     """Readiness timed out; the message names every node that is not ready."""
+
+
+class NodeControlError(FrameworkError):
+    """A node-control action could not be done (unknown node, node already running, cluster gone, the
+    mechanism failed). In a workload it is a workload failure; on the `node` command it is exit 2."""

@@ -1,4 +1,4 @@
-"""Preflight: the prerequisites every runner shares (DESIGN §6), merged with a runner's own checks.
+"""Preflight: the prerequisites every runner shares (docs/runners.md), merged with a runner's own checks.
 
 `doctor` prints them; `run` and `up` stop with exit 2 when a required one does not hold.
 """
@@ -9,6 +9,8 @@ from pathlib import Path
 
 from nomos_testing import settings
 from nomos_testing.errors import FrameworkError, PrerequisiteError
+from nomos_testing.nodes.base import NodeAdapter
+from nomos_testing.plugins import Registries, default_registries
 from nomos_testing.runners.base import Check, Deployer
 
 VERSIONS_FILE = "versions.env"
@@ -51,15 +53,27 @@ def pol_dev_mode_check() -> Check:
                  "export POL_PROOF_DEV_MODE=true", required=not explicit)
 
 
+def plugins_check(registries: Registries | None = None) -> Check:
+    """Every installed plug-in (entry points of the nomos_testing.* groups) loads."""
+    registries = registries or default_registries()
+    broken, count = [], 0
+    for group, registry in registries.groups().items():
+        for name, loaded in registry.load_all().items():
+            count += 1
+            if isinstance(loaded, Exception):
+                broken.append(f"{group}/{name}: {loaded}")
+    if broken:
+        return Check("plug-ins", False, "; ".join(broken), "reinstall the distributions that provide them")
+    return Check("plug-ins", True, f"{count} loaded (`nomos-testing plugins` lists them)")
+
+
 def framework_checks() -> list[Check]:
-    return [versions_check(), environment_check(), pol_dev_mode_check()]
+    return [versions_check(), environment_check(), pol_dev_mode_check(), plugins_check()]
 
 
-def preflight_checks(deployer: Deployer) -> list[Check]:
-    """The runner's checks, plus every shared check the runner does not already make."""
-    runner_checks = deployer.preflight()
-    covered = {check.name for check in runner_checks}
-    return [*(c for c in framework_checks() if c.name not in covered), *runner_checks]
+def preflight_checks(deployer: Deployer, adapter: NodeAdapter | None = None) -> list[Check]:
+    """The shared checks, then the runner's own (for nodes of `adapter`)."""
+    return [*framework_checks(), *deployer.preflight(adapter)]
 
 
 def require(checks: list[Check]) -> None:

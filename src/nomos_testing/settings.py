@@ -69,19 +69,22 @@ def flag(name: str, default: bool = False) -> bool:
                     f"set {name} to one of 1/true/yes or 0/false/no")
 
 
+def parse_number(name: str, text: str) -> float:
+    """A finite number from the text of variable `name`, or a PlanError naming it."""
+    try:
+        parsed = float(text)
+    except ValueError as exc:
+        raise PlanError(f"environment variable {name}={text!r} is not a number",
+                        f"set {name} to a number, or unset it") from exc
+    if not math.isfinite(parsed):
+        raise PlanError(f"environment variable {name}={text!r} is not a finite number",
+                        f"set {name} to a number, or unset it")
+    return parsed
+
+
 def number(name: str, default: float) -> float:
     value = raw(name)
-    if value is None:
-        return default
-    try:
-        parsed = float(value)
-    except ValueError as exc:
-        raise PlanError(f"environment variable {name}={value!r} is not a number",
-                        f"set {name} to a number, e.g. {default}") from exc
-    if not math.isfinite(parsed):
-        raise PlanError(f"environment variable {name}={value!r} is not a finite number",
-                        f"set {name} to a number, e.g. {default}")
-    return parsed
+    return default if value is None else parse_number(name, value)
 
 
 def integer(name: str) -> int | None:
@@ -136,14 +139,6 @@ def pol_dev_mode() -> bool:
 
 def slow_factor() -> float:
     return 2.0 if flag("SLOW_TEST_ENV") else 1.0
-
-
-def readiness_timeout_s(default: float) -> float:
-    value = number("NOMOS_TESTS_READINESS_TIMEOUT", default)
-    if value <= 0:
-        raise PlanError(f"environment variable NOMOS_TESTS_READINESS_TIMEOUT={value} must be > 0",
-                        "set NOMOS_TESTS_READINESS_TIMEOUT to a number of seconds, e.g. 60")
-    return value
 
 
 def keep_logs() -> bool:

@@ -42,8 +42,9 @@ from typing import Any
 import psutil
 import pytest
 import yaml
-from doc_commands import LANGUAGES, REPO, all_blocks, all_commands, find, sh_block_containing
-from sample_output import mismatches
+
+from tests.docs.doc_commands import LANGUAGES, REPO, all_blocks, all_commands, find, sh_block_containing
+from tests.docs.sample_output import mismatches
 
 # generous: the first test also waits for the session set-up (a stale .venv, a cold image build)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

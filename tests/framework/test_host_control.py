@@ -7,11 +7,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from nomos_testing.client import NodeApiError, NodeClient
-from nomos_testing.control.host import HostNodeControl
-from nomos_testing.errors import PlanError
+from nomos_testing.errors import NodeControlError
+from nomos_testing.nodes.client import NodeApiError, NodeClient
 from nomos_testing.readiness import ReadinessTimeouts, wait_ready
 from nomos_testing.runners.host import HostDeployer
+from nomos_testing.runners.host.control import HostNodeControl
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,7 +26,7 @@ class Recorder:
 
 async def test_restart_stop_start_kill(use_fake_node, topology_factory, runs_root: Path) -> None:
     topology = topology_factory(3)
-    cluster = await HostDeployer(runs_root).deploy(topology, "ctl", runs_root / "ctl")
+    cluster = await HostDeployer().deploy(topology, "ctl", runs_root / "ctl")
     events = Recorder()
     try:
         control = cluster.control
@@ -46,7 +46,7 @@ async def test_restart_stop_start_kill(use_fake_node, topology_factory, runs_roo
         assert await cluster.crashed() == {}
 
         await control.stop("validator-2")
-        assert not control.running("validator-2")
+        assert control.state_of("validator-2").value == "stopped" and not cluster.processes["validator-2"].alive()
         assert await cluster.crashed() == {}  # stopped on purpose is not a crash
         client = NodeClient("validator-2", next(n.api_url for n in cluster.nodes if n.name == "validator-2"),
                             timeout_s=1.0)
@@ -59,10 +59,11 @@ async def test_restart_stop_start_kill(use_fake_node, topology_factory, runs_roo
         await wait_ready(cluster, topology, ReadinessTimeouts(total_s=30))
 
         await control.kill("validator-0")
-        assert not control.running("validator-0")
-        with pytest.raises(PlanError, match="unknown node 'validator-9'"):
+        assert control.state_of("validator-0").value == "killed" and not cluster.processes["validator-0"].alive()
+        assert await cluster.crashed() == {}  # killed on purpose is not a crash either
+        with pytest.raises(NodeControlError, match="no node named 'validator-9'"):
             await control.stop("validator-9")
-        with pytest.raises(PlanError, match="already running"):
+        with pytest.raises(NodeControlError, match="already running"):
             await control.start("validator-1")
     finally:
         await cluster.teardown()
@@ -73,7 +74,7 @@ async def test_restart_stop_start_kill(use_fake_node, topology_factory, runs_roo
 
 
 async def test_restarted_node_keeps_its_data_dir(use_fake_node, topology_factory, runs_root: Path) -> None:
-    cluster = await HostDeployer(runs_root).deploy(topology_factory(1), "dd", runs_root / "dd")
+    cluster = await HostDeployer().deploy(topology_factory(1), "dd", runs_root / "dd")
     try:
         before = psutil.Process(cluster.processes["validator-0"].pid).cwd()
         (Path(before) / "store.sqlite").write_text("chain")

@@ -35,7 +35,7 @@ async def test_deploy_3_plus_1_reaches_readiness_and_teardown_leaves_nothing(
         use_fake_node, topology_factory, runs_root: Path, processes_of) -> None:
     topology = topology_factory(3, 1)
     run_dir = runs_root / "r1"
-    cluster = await HostDeployer(runs_root).deploy(topology, "r1", run_dir)
+    cluster = await HostDeployer().deploy(topology, "r1", run_dir)
     try:
         events = Recorder()
         ready = await wait_ready(cluster, topology, ReadinessTimeouts(total_s=30), events)
@@ -46,7 +46,9 @@ async def test_deploy_3_plus_1_reaches_readiness_and_teardown_leaves_nothing(
         config = yaml.safe_load((run_dir / "configs" / "validator-1.yaml").read_text())
         endpoint = next(n for n in cluster.nodes if n.name == "validator-1")
         assert endpoint.api_url.endswith(config["api"]["listen"])
-        assert isinstance(config["api"]["listen_fd"], int)
+        assert "listen_fd" not in config["api"]  # sockets are handed over in NOMOS_LISTEN_FDS, not the file
+        listen_fds = psutil.Process(cluster.processes["validator-1"].pid).environ()["NOMOS_LISTEN_FDS"]
+        assert set(dict(item.split("=") for item in listen_fds.split(","))) == {"api", "testing_api", "network"}
         assert config["network"]["initial_peers"] == [
             yaml.safe_load((run_dir / "configs" / "validator-0.yaml").read_text())["network"]["advertise"]]
         assert (run_dir / "data" / "validator-1" / ".nomos-testing-run").read_text().strip() == "r1"
@@ -70,7 +72,7 @@ async def test_deploy_3_plus_1_reaches_readiness_and_teardown_leaves_nothing(
 
 async def test_keep_logs_keeps_data_dirs(use_fake_node, topology_factory, runs_root: Path, monkeypatch) -> None:
     monkeypatch.setenv("NOMOS_TESTS_KEEP_LOGS", "1")
-    cluster = await HostDeployer(runs_root).deploy(topology_factory(1), "keep", runs_root / "keep")
+    cluster = await HostDeployer().deploy(topology_factory(1), "keep", runs_root / "keep")
     await cluster.teardown()
     assert (runs_root / "keep" / "data" / "validator-0" / ".nomos-testing-run").is_file()
 
@@ -79,7 +81,7 @@ async def test_crashed_node_is_reported_with_its_log_tail(
         use_fake_node, topology_factory, runs_root: Path, monkeypatch) -> None:
     monkeypatch.setenv("FAKE_NODE_EXIT", "validator-1")
     topology = topology_factory(3)
-    cluster = await HostDeployer(runs_root).deploy(topology, "crash", runs_root / "crash")
+    cluster = await HostDeployer().deploy(topology, "crash", runs_root / "crash")
     try:
         with pytest.raises(DeploymentError) as caught:
             await wait_ready(cluster, topology, ReadinessTimeouts(total_s=30))
@@ -98,7 +100,7 @@ async def test_readiness_timeout_names_every_node_not_ready(
         use_fake_node, topology_factory, runs_root: Path, monkeypatch) -> None:
     monkeypatch.setenv("FAKE_NODE_DEAF", "validator-2")  # never dials nor accepts peers
     topology = topology_factory(3, layout=Layout.CHAIN)  # validator-0 <- validator-1 <- validator-2
-    cluster = await HostDeployer(runs_root).deploy(topology, "deaf", runs_root / "deaf")
+    cluster = await HostDeployer().deploy(topology, "deaf", runs_root / "deaf")
     events = Recorder()
     try:
         with pytest.raises(ReadinessError) as caught:
@@ -117,7 +119,7 @@ async def test_slow_test_env_doubles_the_timeout(use_fake_node, topology_factory
     monkeypatch.setenv("FAKE_NODE_DEAF", "validator-1")
     monkeypatch.setenv("SLOW_TEST_ENV", "true")
     topology = topology_factory(2)
-    cluster = await HostDeployer(runs_root).deploy(topology, "slow", runs_root / "slow")
+    cluster = await HostDeployer().deploy(topology, "slow", runs_root / "slow")
     try:
         began = time.monotonic()
         with pytest.raises(ReadinessError, match="not ready after 3 s"):
@@ -130,7 +132,7 @@ async def test_slow_test_env_doubles_the_timeout(use_fake_node, topology_factory
 async def test_two_deployments_at_once_do_not_collide(
         use_fake_node, topology_factory, runs_root: Path, processes_of) -> None:
     topology = topology_factory(3, 1)
-    deployer = HostDeployer(runs_root)
+    deployer = HostDeployer()
     first, second = await asyncio.gather(deployer.deploy(topology, "a", runs_root / "a"),
                                          deployer.deploy(topology, "b", runs_root / "b"))
     try:
@@ -150,7 +152,7 @@ async def test_cancelled_wait_still_tears_down(use_fake_node, topology_factory, 
     """What Ctrl-C does to the lifecycle: the waiting task is cancelled, teardown runs from a finally."""
     monkeypatch.setenv("FAKE_NODE_DEAF", "validator-1")
     topology = topology_factory(2)
-    cluster: HostCluster = await HostDeployer(runs_root).deploy(topology, "int", runs_root / "int")
+    cluster: HostCluster = await HostDeployer().deploy(topology, "int", runs_root / "int")
 
     async def run() -> None:
         try:
@@ -169,7 +171,7 @@ async def test_cancelled_wait_still_tears_down(use_fake_node, topology_factory, 
 async def test_missing_binary_is_a_prerequisite_error(topology_factory, runs_root: Path, monkeypatch) -> None:
     monkeypatch.setenv("NOMOS_NODE_BIN", str(runs_root / "no-such-node"))
     with pytest.raises(PrerequisiteError) as caught:
-        await HostDeployer(runs_root).deploy(topology_factory(1), "x", runs_root / "x")
+        await HostDeployer().deploy(topology_factory(1), "x", runs_root / "x")
     assert "NOMOS_NODE_BIN" in str(caught.value) and "fix:" in str(caught.value)
     assert not (runs_root / "x").exists()
 
@@ -178,16 +180,15 @@ def test_sigint_during_readiness_leaves_no_process(use_fake_node, runs_root: Pat
     """Ctrl-C in a real framework process: asyncio cancels the main task, teardown runs from its finally."""
     script = textwrap.dedent(f"""
         import asyncio, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
         from pathlib import Path
-        from conftest import plain_topology
+        from tests.framework.support import plain_topology
         from nomos_testing.readiness import ReadinessTimeouts, wait_ready
         from nomos_testing.runners.host import HostDeployer
 
         async def main():
             root = Path({str(runs_root)!r})
             topology = plain_topology(3)
-            cluster = await HostDeployer(root).deploy(topology, "sigint", root / "sigint")
+            cluster = await HostDeployer().deploy(topology, "sigint", root / "sigint")
             try:
                 print(" ".join(str(p.pid) for p in cluster.processes.values()), flush=True)
                 await wait_ready(cluster, topology, ReadinessTimeouts(total_s=120))
@@ -197,7 +198,8 @@ def test_sigint_during_readiness_leaves_no_process(use_fake_node, runs_root: Pat
         asyncio.run(main())
     """)
     env = dict(os.environ, FAKE_NODE_DEAF="validator-2")  # readiness never completes
-    runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env,
+                              cwd=Path(__file__).resolve().parents[2])
     assert runner.stdout is not None
     pids = [int(pid) for pid in runner.stdout.readline().split()]
     reaper.extend(pids)

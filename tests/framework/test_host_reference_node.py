@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from nomos_testing.client import NodeApiError, NodeClient
 from nomos_testing.errors import DeploymentError, ReadinessError
+from nomos_testing.nodes.client import NodeApiError, NodeClient
 from nomos_testing.readiness import ReadinessTimeouts, wait_ready
 from nomos_testing.runners.host import HostDeployer
 from nomos_testing.scenario.plan import ScenarioPlan, TopologySpec
+from nomos_testing.scenario.resolve import resolve_plan
 from nomos_testing.topology.generate import generate_topology
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
@@ -31,10 +32,10 @@ async def _height(client: NodeClient) -> int:
 
 async def test_3_plus_1_ready_restart_and_teardown(reference_node, runs_root: Path, processes_of) -> None:
     plan = ScenarioPlan(topology=TopologySpec(validators=3, executors=1), seed=7, slot_duration=1.0)
-    topology = generate_topology(plan)
+    topology = generate_topology(resolve_plan(plan, env={}))
     run_dir = runs_root / "ref"
     began = time.monotonic()
-    cluster = await HostDeployer(runs_root).deploy(topology, "ref", run_dir)
+    cluster = await HostDeployer().deploy(topology, "ref", run_dir)
     clients = {n.name: NodeClient(n.name, n.api_url) for n in cluster.nodes}
     try:
         ready = await wait_ready(cluster, topology, ReadinessTimeouts(total_s=60), started_at=began)
@@ -69,11 +70,11 @@ async def test_3_plus_1_ready_restart_and_teardown(reference_node, runs_root: Pa
 
 async def test_a_node_that_rejects_its_config_is_reported(reference_node, runs_root: Path) -> None:
     plan = ScenarioPlan(topology=TopologySpec(validators=2, executors=0), seed=8)
-    topology = generate_topology(plan)
+    topology = generate_topology(resolve_plan(plan, env={}))
     broken = dict(topology.genesis, active_slot_coeff=1.5)  # the node validates its config at start-up
     topology = type(topology)(layout=topology.layout, nodes=topology.nodes, wallets=topology.wallets,
                               genesis=broken, dials=topology.dials)
-    cluster = await HostDeployer(runs_root).deploy(topology, "bad", runs_root / "bad")
+    cluster = await HostDeployer().deploy(topology, "bad", runs_root / "bad")
     try:
         with pytest.raises(DeploymentError) as caught:
             await wait_ready(cluster, topology, ReadinessTimeouts(total_s=30))

@@ -14,13 +14,17 @@ from typer.testing import CliRunner
 
 from nomos_testing import settings
 from nomos_testing.cli import app
-from nomos_testing.client import NodeApiError
 from nomos_testing.errors import PlanError
+from nomos_testing.nodes.client import NodeApiError
+from nomos_testing.nodes.reference import image as reference_image
 from nomos_testing.observe.block_feed import BlockFeed
-from nomos_testing.observe.report import ExpectationResult, build_report, junit_xml
+from nomos_testing.observe.report import ExpectationResult, RunReport, TopologyCounts
+from nomos_testing.observe.reporters import junit_xml
 from nomos_testing.preflight import framework_checks
 from nomos_testing.runners.compose import deployer as compose_deployer
 from nomos_testing.scenario.builder import scenario
+from nomos_testing.scenario.resolve import resolve_plan
+from nomos_testing.topology.generate import generate_topology
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_WALLETS = 10_000
@@ -95,10 +99,9 @@ def test_compose_deploy_reads_its_settings_before_starting_anything(monkeypatch:
     def must_not_run() -> str:
         raise AssertionError("an image was built / a stack started before the settings were read")
 
-    monkeypatch.setattr(compose_deployer.image, "ensure_node_image", must_not_run)
-    from nomos_testing.topology.generate import generate_topology
-
-    topology = generate_topology(scenario(validators=1, executors=0, duration=10, seed=1, slot_duration=1.0))
+    monkeypatch.setattr(reference_image, "ensure_node_image", must_not_run)
+    plan = resolve_plan(scenario(validators=1, executors=0, duration=10, seed=1, slot_duration=1.0), env={})
+    topology = generate_topology(plan)
     with pytest.raises(PlanError, match="COMPOSE_RUNNER_PRESERVE"):
         asyncio.run(compose_deployer.ComposeDeployer().deploy(topology, "r", tmp_path))
 
@@ -115,21 +118,23 @@ def test_out_pointing_at_a_file_exits_2_naming_the_flag(tmp_path: Path, command:
 
 
 def test_huge_counts_and_durations_are_plan_errors() -> None:
-    with pytest.raises(PlanError, match=r"wallets must be ≤ 10000, got 100000000"):
+    with pytest.raises(PlanError, match=r"wallets.count must be an integer in \[0, 10000\], got 100000000"):
         scenario(wallets=100_000_000, seed=1)
     scenario(wallets=MAX_WALLETS, seed=1, duration=10, slot_duration=1.0)
-    with pytest.raises(PlanError, match="duration must be ≤"):
+    with pytest.raises(PlanError, match=r"duration must be a number in \(0, 604800\]"):
         scenario(duration=1e300, seed=1)
     scenario(duration=A_WEEK_S, seed=1)
     result = invoke("run", "-t", "1e12")
-    assert result.exit_code == 2 and "duration must be ≤" in result.output and "fix:" in result.output
+    assert result.exit_code == 2 and "flag --duration: duration must be a number" in result.output
+    assert "fix: pass --duration" in result.output
 
 
 def test_junit_counts_the_run_case_and_stays_valid_xml_with_control_characters() -> None:
-    report = build_report(
-        run_id="r", runner="host", scenario="s", seed=1, validators=1, executors=0, passed=False, verdict="x",
-        timings={}, nodes=[], error="node exited:\n\x1b[31mERROR\x1b[0m bad config\x00",
-        expectations=[ExpectationResult("consensus_liveness", False, "tip \x1b[1mx\x1b[0m", {"a": "\x07"})])
+    report = RunReport(
+        run_id="r", runner="host", scenario="s", seed=1, topology=TopologyCounts(validators=1, executors=0),
+        passed=False, verdict="x", error="node exited:\n\x1b[31mERROR\x1b[0m bad config\x00",
+        expectations=[ExpectationResult(name="consensus_liveness", passed=False, message="tip \x1b[1mx\x1b[0m",
+                                        figures={"a": "\x07"})])
     suite = ET.fromstring(junit_xml(report).split("?>", 1)[1])
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == ["consensus_liveness", "run"]
@@ -165,3 +170,27 @@ async def test_block_feed_survives_a_malformed_answer_and_counts_it(tmp_path: Pa
     assert "g" in feed.blocks and stats["per_node"]["validator-1"]["errors"] >= 2
     assert re.search("malformed", stats["per_node"]["validator-1"]["last_error"])
     assert stats["per_node"]["validator-2"]["errors"] >= 2
+
+
+@pytest.mark.parametrize(("name", "value", "field"), [
+    ("CONSENSUS_SLOT_TIME", "0", "consensus.slot_duration"),
+    ("CONSENSUS_SLOT_TIME", "-1", "consensus.slot_duration"),
+    ("CONSENSUS_ACTIVE_SLOT_COEFF", "1.5", "consensus.active_slot_coeff"),
+    ("NOMOS_TESTS_READINESS_TIMEOUT", "0", "readiness.timeout"),
+    ("NOMOS_TESTS_READINESS_TIMEOUT", "-5", "readiness.timeout"),
+    ("NOMOS_TESTS_READINESS_TIMEOUT", "1e300", "readiness.timeout"),
+])
+@pytest.mark.parametrize("command", ["run", "up"])
+def test_an_out_of_range_variable_is_blamed_on_the_variable_before_anything_starts(
+        tmp_path: Path, command: str, name: str, value: str, field: str) -> None:
+    """Issue: these were reported as `scenario.toml: slot_duration must be …` (the file was innocent), and a
+    readiness timeout of 0 was refused only after the nodes were deployed."""
+    scenario_file = tmp_path / "open.toml"
+    scenario_file.write_text('name = "open"\nduration = 10\n[topology]\nvalidators = 1\n')
+    out = tmp_path / "run"
+    result = invoke(command, str(scenario_file), "--out", str(out), **{name: value})
+    assert result.exit_code == 2, result.output
+    assert f"environment variable {name}={value!r}: {field} must be" in result.output
+    assert f"fix: set {name} (or unset it) to" in result.output
+    assert "open.toml" not in result.output.split("fix:")[0]
+    assert not out.exists(), "nothing may start on out-of-range input"

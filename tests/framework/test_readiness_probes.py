@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from nomos_testing.client import NodeApiError, NodeClient
 from nomos_testing.errors import DeploymentError, PlanError, ReadinessError
+from nomos_testing.nodes.client import NodeApiError, NodeClient
 from nomos_testing.observe.events import EventLog
 from nomos_testing.readiness import HeightAdvancing, HttpUp, PeersAtLeast, ReadinessTimeouts, wait_ready
 from nomos_testing.runners.base import Cluster, NodeEndpoint
@@ -66,19 +66,24 @@ class FakeHttpNode:
 
 
 class ServerCluster(Cluster):
-    def __init__(self, nodes: list[FakeHttpNode]) -> None:
-        super().__init__(run_id="t", runner="test", nodes=[
-            NodeEndpoint(n.name, Role.VALIDATOR, i, n.url, n.url) for i, n in enumerate(nodes)])
-        self.exited: dict[str, str] = {}
+    """A cluster of in-process HTTP servers (readiness needs endpoints and `crashed()`, nothing else)."""
 
-    async def crashed(self) -> dict[str, str]:
-        return dict(self.exited)
+    def __init__(self, nodes: list[FakeHttpNode]) -> None:
+        super().__init__(run_id="t", runner="test", run_dir=Path("."), nodes=[
+            NodeEndpoint(n.name, Role.VALIDATOR, i, n.url, n.url) for i, n in enumerate(nodes)])
+        self.gone: dict[str, str] = {}
+
+    async def exited(self) -> dict[str, str]:
+        return dict(self.gone)
 
     async def collect_logs(self, logs_dir: Path) -> None:
         return None
 
-    async def teardown(self) -> None:
+    async def _stop_everything(self) -> None:
         return None
+
+    def node_runner_state(self, name: str) -> dict[str, object]:
+        return {}
 
 
 @pytest.fixture
@@ -176,7 +181,7 @@ async def test_timeout_names_every_node_with_seen_expected_and_last_error(server
 async def test_a_crashed_node_fails_fast(servers, topology_factory) -> None:
     await servers[0].start()
     cluster = ServerCluster(servers[:1])
-    cluster.exited["validator-0"] = "exited with code 2; last lines: config error: genesis.slot_duration"
+    cluster.gone["validator-0"] = "exited with code 2; last lines: config error: genesis.slot_duration"
     began = time.monotonic()
     with pytest.raises(DeploymentError, match="validator-0: exited with code 2") as caught:
         await wait_ready(cluster, topology_factory(1), ReadinessTimeouts(total_s=30))

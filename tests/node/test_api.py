@@ -7,7 +7,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from helpers import LocalNetwork, NodeProcess, http, ready, wait_until
+
+from tests.node.helpers import LocalNetwork, NodeProcess, http, ready, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

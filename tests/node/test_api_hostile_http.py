@@ -17,7 +17,8 @@ from http.client import HTTPConnection
 from typing import Any
 
 import pytest
-from helpers import LocalNetwork, NodeProcess, http, ready, wait_until
+
+from tests.node.helpers import LocalNetwork, NodeProcess, http, ready, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import LocalNetwork, NodeProcess, ready, wait_until
+
+from tests.node.helpers import LocalNetwork, NodeProcess, ready, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

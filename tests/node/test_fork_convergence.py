@@ -16,7 +16,8 @@ import re
 import time
 
 import pytest
-from helpers import LocalNetwork, NodeProcess, ready, wait_until
+
+from tests.node.helpers import LocalNetwork, NodeProcess, ready, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import EXECUTOR_BIN, NODE_BIN, LocalNetwork, ready, wait_until
+
+from tests.node.helpers import EXECUTOR_BIN, NODE_BIN, LocalNetwork, ready, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import LocalNetwork, http, ready, wait_until
+
+from tests.node.helpers import LocalNetwork, http, ready, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -1,10 +1,16 @@
-"""What every expectation implements: capture baselines before the workloads start, judge after."""
+"""What every expectation implements: capture baselines before the workloads start, judge after.
+
+Expectation kinds are plug-ins (entry point group `nomos_testing.expectations`); each declares its parameters
+once as a `ParamSchema` (`params`), and the node-control capabilities it needs (`requires`).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from nomos_testing.components import Component
 
 if TYPE_CHECKING:
     from nomos_testing.scenario.context import RunContext
@@ -17,12 +23,10 @@ class Outcome:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-class Expectation(ABC):
+class Expectation(Component, ABC):
     """One pass/fail rule. `name` appears in report.json and as the junit testcase name."""
 
-    name: str = "expectation"
-
-    async def start_capture(self, ctx: RunContext) -> None:  # noqa: B027 - optional hook
+    async def start_capture(self, ctx: RunContext) -> None:
         """Take baselines and subscribe to the block feed; runs before any workload starts."""
 
     @abstractmethod

@@ -11,15 +11,15 @@ errors are counted per node and reported in `stats()`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nomos_testing.client import NodeApiError, NodeClient
+from nomos_testing.nodes.client import NodeApiError, NodeClient
 from nomos_testing.observe.events import EventLog
+from nomos_testing.tasks import cancel_and_wait
 
 _ERROR_EVENTS_PER_NODE = 5  # the first few errors of a node go into events.jsonl, all are counted
 
@@ -78,10 +78,8 @@ class BlockFeed:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            await cancel_and_wait(task)
         if self._out is not None and not self._out.closed:
             self._out.close()
 

@@ -9,14 +9,16 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from nomos_testing.observe.block_feed import BlockFeed
+from nomos_testing.observe.report import RunReport
 from nomos_testing.runners.base import Check
+from nomos_testing.tasks import cancel_and_wait
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 
@@ -63,9 +65,7 @@ class RunConsole:
             try:
                 yield
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
 
     async def _refresh(self, live: Live, feed: BlockFeed, started: float, duration_s: float, label: str) -> None:
         while True:
@@ -91,33 +91,34 @@ class RunConsole:
                           (view.lib or "")[:12], view.mode or "", str(view.poll_errors or ""))
         return table
 
-    def summary(self, report: dict[str, Any], run_dir: Path) -> None:
-        table = Table(title=f"run {report['run_id']} · {report['runner']} · seed {report['seed']}",
-                      title_justify="left")
+    def summary(self, report: RunReport, run_dir: Path) -> None:
+        table = Table(title=f"run {report.run_id} · {report.runner} · seed {report.seed}", title_justify="left")
         for column in ("expectation", "result", "message"):
             table.add_column(column, overflow="fold")
-        for result in report.get("expectations", []):
-            verdict = ("[green]PASS[/]" if self.fancy else "PASS") if result["passed"] else \
-                ("[red]FAIL[/]" if self.fancy else "FAIL")
-            table.add_row(result["name"], verdict, result["message"])
-        if report.get("expectations"):
+        for result in report.expectations:
+            table.add_row(result.name, self._verdict_cell(result.passed), result.message)
+        for workload in report.failed_workloads():
+            table.add_row(f"workload:{workload.name}", self._verdict_cell(False), workload.error or "failed")
+        if table.row_count:
             self.rich.print(table)
         nodes = Table(title="nodes", title_justify="left")
-        for column in ("node", "role", "ready s", "height", "tip", "lib"):
+        for column in ("node", "role", "state", "ready s", "height", "tip", "lib"):
             nodes.add_column(column)
-        for node in report.get("nodes", []):
-            ready = f"{node['ready_s']:.2f}" if node.get("ready_s") is not None else "-"
-            height = str(node["height"]) if node.get("height") is not None else "-"
-            nodes.add_row(node["name"], node["role"], ready, height,
-                          (node.get("tip") or "")[:12], (node.get("lib") or "")[:12])
-        if report.get("nodes"):
+        for node in report.nodes:
+            ready = f"{node.ready_s:.2f}" if node.ready_s is not None else "-"
+            height = str(node.height) if node.height is not None else "-"
+            nodes.add_row(node.name, node.role, node.state or "-", ready, height, (node.tip or "")[:12],
+                          (node.lib or "")[:12])
+        if report.nodes:
             self.rich.print(nodes)
-        timings = ", ".join(f"{key[:-2]} {value:.1f} s" for key, value in report.get("timings", {}).items())
+        timings = ", ".join(f"{key[:-2]} {value:.1f} s" for key, value in report.timings.model_dump().items())
         self.line(f"timings: {timings}")
-        verdict = report.get("verdict", "")
         if self.fancy:
-            colour = "green" if report.get("passed") else "red"
-            self.rich.print(f"[bold {colour}]{verdict}[/]")
+            self.rich.print(f"[bold {'green' if report.passed else 'red'}]{report.verdict}[/]")
         else:
-            self.line(verdict)
+            self.line(report.verdict)
         self.line(f"run directory: {run_dir}")
+
+    def _verdict_cell(self, passed: bool) -> str:
+        text = "PASS" if passed else "FAIL"
+        return f"[{'green' if passed else 'red'}]{text}[/]" if self.fancy else text

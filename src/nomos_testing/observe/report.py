@@ -1,106 +1,140 @@
-"""report.json (DESIGN §4) and junit.xml (one testcase per expectation) of a run."""
+"""The run report as a typed model: what `report.json` holds (schema: docs/report.md, docs/report.schema.json).
+
+Reporters (`observe/reporters.py`) read this model, never loose dict keys. The JSON form is backward
+compatible: the keys of earlier versions keep their names, types and order; new keys are appended.
+`python -m nomos_testing.observe.report` prints the JSON Schema generated from the model.
+"""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
+
+from pydantic import BaseModel, ConfigDict, Field
 
 REPORT_FILE = "report.json"
-JUNIT_FILE = "junit.xml"
+TIMING_KEYS = ("preflight_s", "deploy_s", "readiness_s", "run_s", "teardown_s")
+SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
-class ExpectationResult:
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TopologyCounts(_Model):
+    validators: int
+    executors: int
+
+
+class Timings(_Model):
+    """Seconds spent in each phase of the run (0 for a phase never reached)."""
+
+    preflight_s: float = 0.0
+    deploy_s: float = 0.0
+    readiness_s: float = 0.0
+    run_s: float = 0.0
+    teardown_s: float = 0.0
+
+    @classmethod
+    def of(cls, seconds: dict[str, float]) -> Timings:
+        return cls(**{key: round(seconds.get(key, 0.0), 3) for key in TIMING_KEYS})
+
+    def total(self) -> float:
+        return sum(getattr(self, key) for key in TIMING_KEYS)
+
+
+class NodeSummary(_Model):
+    name: str
+    role: str
+    ready_s: float | None = None
+    height: int | None = None
+    tip: str | None = None
+    lib: str | None = None
+    state: str | None = Field(None, description="the node's intended state at the end: running, stopped, killed, "
+                                                "paused (see docs/architecture.md, intended node state)")
+
+
+class ExpectationResult(_Model):
     name: str
     passed: bool
     message: str
-    figures: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Any] = Field(default_factory=dict)
     duration_s: float = 0.0
 
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "message": self.message, "figures": self.figures,
-                "duration_s": round(self.duration_s, 3)}
 
+class WorkloadResult(_Model):
+    """A workload ran to the end of the window (passed) or raised (the run window ended at once)."""
 
-@dataclass(frozen=True)
-class NodeSummary:
     name: str
-    role: str
-    ready_s: float | None
-    height: int | None
-    tip: str | None
-    lib: str | None
+    passed: bool
+    error: str | None = None
+    ended_window_at_s: float | None = Field(None, description="seconds into the run window when its failure "
+                                                                "ended the window")
+
+
+class FeedNodeErrors(_Model):
+    errors: int
+    gaps: int
+    last_error: str | None = None
+
+
+class BlockFeedStats(_Model):
+    blocks: int
+    max_height: int
+    fork_points: int
+    polls: int
+    errors: int
+    gaps: int
+    per_node: dict[str, FeedNodeErrors] = Field(default_factory=dict)
+
+
+class RunReport(_Model):
+    """Verdict and figures of one run. The first keys are the DESIGN contract (`run_id` … `expectations`)."""
+
+    run_id: str
+    runner: str
+    scenario: str
+    seed: int | None
+    passed: bool
+    verdict: str
+    error: str | None = None
+    interrupted: bool = False
+    topology: TopologyCounts
+    timings: Timings = Field(default_factory=Timings)
+    nodes: list[NodeSummary] = Field(default_factory=list)
+    expectations: list[ExpectationResult] = Field(default_factory=list)
+    run_dir: str | None = None
+    plan: dict[str, Any] | None = Field(None, description="the resolved plan, as plan.json")
+    prometheus_url: str | None = None
+    block_feed: BlockFeedStats | None = None
+    events: dict[str, int] = Field(default_factory=dict, description="count of events.jsonl lines per kind")
+    cluster: dict[str, Any] = Field(default_factory=dict, description="runner-specific details")
+    # Added after the first version (appended: older readers ignore them)
+    workloads: list[WorkloadResult] = Field(default_factory=list)
+    exit_code: int | None = Field(None, description="the exit code the CLI returns for this run")
+    interrupted_during: str | None = Field(None, description="the phase a Ctrl-C / SIGTERM arrived in")
+    schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "role": self.role, "ready_s": self.ready_s, "height": self.height,
-                "tip": self.tip, "lib": self.lib}
+        return self.model_dump(mode="json")
+
+    def failed_expectations(self) -> list[ExpectationResult]:
+        return [result for result in self.expectations if not result.passed]
+
+    def failed_workloads(self) -> list[WorkloadResult]:
+        return [result for result in self.workloads if not result.passed]
 
 
-TIMING_KEYS = ("preflight_s", "deploy_s", "readiness_s", "run_s", "teardown_s")
+def json_schema() -> dict[str, Any]:
+    schema = RunReport.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://nomos-testing.invalid/report.schema.json"
+    return schema
 
 
-def build_report(*, run_id: str, runner: str, scenario: str, seed: int | None, validators: int, executors: int,
-                 passed: bool, verdict: str, timings: dict[str, float], nodes: list[NodeSummary],
-                 expectations: list[ExpectationResult], error: str | None = None, interrupted: bool = False,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    report: dict[str, Any] = {
-        "run_id": run_id,
-        "runner": runner,
-        "scenario": scenario,
-        "seed": seed,
-        "passed": passed,
-        "verdict": verdict,
-        "error": error,
-        "interrupted": interrupted,
-        "topology": {"validators": validators, "executors": executors},
-        "timings": {key: round(timings.get(key, 0.0), 3) for key in TIMING_KEYS},
-        "nodes": [node.to_json() for node in nodes],
-        "expectations": [result.to_json() for result in expectations],
-    }
-    report.update(extra or {})
-    return report
+def load_report(text: str) -> RunReport:
+    return RunReport.model_validate_json(text)
 
 
-# Characters XML 1.0 cannot hold (ANSI escapes, NUL... in node log tails); ElementTree writes them as they are.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _xml_text(value: object) -> str:
-    return _NOT_XML.sub("\N{REPLACEMENT CHARACTER}", str(value))
-
-
-def junit_xml(report: dict[str, Any]) -> str:
-    results = report.get("expectations", [])
-    has_run_case = bool(report.get("error")) or not results
-    suite = ET.Element("testsuite", name=_xml_text(report.get("scenario", "scenario")),
-                       tests=str(len(results) + has_run_case),
-                       failures=str(sum(1 for r in results if not r["passed"])),
-                       errors="1" if report.get("error") else "0",
-                       time=f"{sum(report.get('timings', {}).values()):.3f}")
-    ET.SubElement(suite, "properties")
-    for key in ("run_id", "runner", "seed"):
-        ET.SubElement(suite.find("properties"), "property", name=key, value=_xml_text(report.get(key)))  # type: ignore[arg-type]
-    classname = _xml_text(f"nomos_testing.{report.get('scenario', 'scenario')}")
-    for result in results:
-        case = ET.SubElement(suite, "testcase", classname=classname, name=_xml_text(result["name"]),
-                             time=f"{result.get('duration_s', 0.0):.3f}")
-        if not result["passed"]:
-            failure = ET.SubElement(case, "failure", message=_xml_text(result["message"]))
-            failure.text = _xml_text(json.dumps(result.get("figures", {}), indent=2, default=str))
-        else:
-            ET.SubElement(case, "system-out").text = _xml_text(result["message"])
-    if has_run_case:
-        case = ET.SubElement(suite, "testcase", classname=classname, name="run")
-        if report.get("error"):
-            ET.SubElement(case, "error", message=_xml_text(report["error"]))
-    ET.indent(suite)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
-
-
-def write_report(run_dir: Path, report: dict[str, Any]) -> None:
-    (run_dir / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-    (run_dir / JUNIT_FILE).write_text(junit_xml(report), encoding="utf-8")
+if __name__ == "__main__":
+    print(json.dumps(json_schema(), indent=2))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from nomos_testing.client import NodeClient
+from nomos_testing.nodes.client import NodeClient
 from nomos_testing.topology.model import GeneratedTopology
 
 

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nomos_testing import settings
-from nomos_testing.client import NodeApiError, NodeClient
 from nomos_testing.errors import DeploymentError, ReadinessError
+from nomos_testing.nodes.client import NodeApiError, NodeClient
+from nomos_testing.params import Source, check_value
 from nomos_testing.readiness.probes import Probe, default_probes
 from nomos_testing.readiness.sink import EventSink, record_event
 from nomos_testing.runners.base import Cluster, NodeEndpoint
+from nomos_testing.scenario.fields import plan_field
 from nomos_testing.topology.model import GeneratedTopology
 
 DEFAULT_TOTAL_S = 60.0
@@ -32,7 +34,14 @@ class ReadinessTimeouts:
 
     @classmethod
     def from_env(cls) -> ReadinessTimeouts:
-        return cls(total_s=settings.readiness_timeout_s(DEFAULT_TOTAL_S))
+        """The total from NOMOS_TESTS_READINESS_TIMEOUT (checked like the plan's readiness.timeout)."""
+        text = settings.raw("NOMOS_TESTS_READINESS_TIMEOUT")
+        if text is None:
+            return cls()
+        total = settings.parse_number("NOMOS_TESTS_READINESS_TIMEOUT", text)
+        check_value(plan_field("readiness.timeout").param, total, "readiness.timeout",
+                    Source("env", "NOMOS_TESTS_READINESS_TIMEOUT", text=text))
+        return cls(total_s=total)
 
     def scaled(self, factor: float) -> ReadinessTimeouts:
         return replace(self, total_s=self.total_s * factor, request_s=self.request_s * factor)
@@ -83,7 +92,7 @@ async def wait_ready(
     origin = time.monotonic() if started_at is None else started_at
     deadline = time.monotonic() + limits.total_s
     progress = {n.name: NodeProgress(n, probes(topology, n.name)) for n in cluster.nodes}
-    clients = {n.name: NodeClient(n.name, n.api_url, n.testing_url, timeout_s=limits.request_s) for n in cluster.nodes}
+    clients = {n.name: topology.adapter.client(n, timeout_s=limits.request_s) for n in cluster.nodes}
     try:
         while True:
             await _fail_if_crashed(cluster, events)

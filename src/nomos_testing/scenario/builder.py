@@ -3,20 +3,36 @@
     ScenarioBuilder.topology_with(lambda t: t.network_star().validators(3).executors(1)) \\
         .wallets(50).expect_consensus_liveness().with_run_duration(timedelta(seconds=60)).build()
 
-`build()` returns an immutable, validated `ScenarioPlan` or raises `PlanError` (never panics).
-Keyword construction is `scenario(validators=3, executors=1, duration=60, ...)`.
+`build()` returns a validated `ScenarioPlan` or raises `PlanError` naming the builder call to fix (never
+panics). Keyword construction is `scenario(validators=3, executors=1, duration=60, ...)`.
+Environment defaults are not read here: `resolve_plan` applies them when the plan runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from nomos_testing.errors import PlanError
-from nomos_testing.scenario.plan import DEFAULT_WALLET_VALUE, ComponentSpec, ScenarioPlan, TopologySpec, parse_layout
+from nomos_testing.params import Source
+from nomos_testing.plugins import Registries
+from nomos_testing.scenario.plan import (
+    DEFAULT_READINESS_TIMEOUT_S,
+    DEFAULT_SECURITY_PARAM,
+    DEFAULT_WALLET_VALUE,
+    ComponentSpec,
+    ScenarioPlan,
+    TopologySpec,
+    parse_layout,
+)
+from nomos_testing.scenario.validate import validate_plan
 from nomos_testing.topology.model import Layout
+
+
+def _call(method: str) -> Source:
+    return Source("python", f"ScenarioBuilder.{method}(…)")
 
 
 @dataclass
@@ -24,29 +40,31 @@ class TopologyConfigurator:
     _validators: int = 0
     _executors: int = 0
     _layout: Layout = Layout.STAR
+    _sources: dict[str, Source] = field(default_factory=dict)
 
     def validators(self, count: int) -> TopologyConfigurator:
         self._validators = count
+        self._sources["topology.validators"] = Source("python", "TopologyConfigurator.validators(…)")
         return self
 
     def executors(self, count: int) -> TopologyConfigurator:
         self._executors = count
+        self._sources["topology.executors"] = Source("python", "TopologyConfigurator.executors(…)")
         return self
 
     def network_star(self) -> TopologyConfigurator:
-        self._layout = Layout.STAR
-        return self
+        return self.layout(Layout.STAR)
 
     def network_chain(self) -> TopologyConfigurator:
-        self._layout = Layout.CHAIN
-        return self
+        return self.layout(Layout.CHAIN)
 
     def network_full(self) -> TopologyConfigurator:
-        self._layout = Layout.FULL
-        return self
+        return self.layout(Layout.FULL)
 
     def layout(self, layout: Layout | str) -> TopologyConfigurator:
-        self._layout = parse_layout(layout)
+        source = Source("python", "TopologyConfigurator.layout(…)")
+        self._layout = parse_layout(layout, source)
+        self._sources["topology.layout"] = source
         return self
 
     def spec(self) -> TopologySpec:
@@ -65,12 +83,12 @@ class _EntryPoint:
         return self._method.__get__(target, owner)
 
 
-def _seconds(value: timedelta | float | int, field_name: str) -> float:
+def _seconds(value: timedelta | float | int, call: str) -> float:
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PlanError(f"{field_name} must be a timedelta or seconds, got {value!r}",
-                        f"pass e.g. timedelta(seconds=60) to {field_name}")
+        raise PlanError(f"{call}: expected a timedelta or seconds, got {value!r}",
+                        f"pass e.g. timedelta(seconds=60) to {call}")
     return float(value)
 
 
@@ -78,8 +96,14 @@ class ScenarioBuilder:
     def __init__(self) -> None:
         self._topology = TopologySpec(validators=0, executors=0)
         self._fields: dict[str, Any] = {}
+        self._sources: dict[str, Source] = {}
         self._workloads: list[ComponentSpec] = []
         self._expectations: list[ComponentSpec] = []
+
+    def _set(self, path: str, method: str, **values: Any) -> ScenarioBuilder:
+        self._fields.update(values)
+        self._sources[path] = _call(method)
+        return self
 
     @_EntryPoint
     def topology_with(self, configure: Callable[[TopologyConfigurator], TopologyConfigurator | None]
@@ -88,72 +112,96 @@ class ScenarioBuilder:
                                             self._topology.layout)
         configure(configurator)
         self._topology = configurator.spec()
+        self._sources.update(configurator._sources)
         return self
 
     @_EntryPoint
     def with_node_counts(self, validators: int, executors: int) -> ScenarioBuilder:
         self._topology = replace(self._topology, validators=validators, executors=executors)
+        self._sources["topology.validators"] = self._sources["topology.executors"] = _call("with_node_counts")
         return self
 
     def named(self, name: str) -> ScenarioBuilder:
-        self._fields["name"] = name
-        return self
+        return self._set("name", "named", name=name)
 
     def wallets(self, count: int, value: int = DEFAULT_WALLET_VALUE) -> ScenarioBuilder:
-        self._fields.update(wallets=count, wallet_value=value)
+        self._sources["wallets.value"] = _call("wallets")
+        return self._set("wallets.count", "wallets", wallets=count, wallet_value=value)
+
+    def with_node(self, adapter: str) -> ScenarioBuilder:
+        """The node implementation to run (a node adapter plug-in; default "reference")."""
+        return self._set("node", "with_node", node=adapter)
+
+    def _component(self, section: str, method: str, kind: str, params: dict[str, Any]) -> ScenarioBuilder:
+        target = self._workloads if section == "workloads" else self._expectations
+        where = f"{section}[{len(target)}]"
+        self._sources[where] = Source("python", f"ScenarioBuilder.{method}({kind!r}, …)")
+        for name in params:
+            self._sources[f"{where}.{name}"] = Source("python", f"ScenarioBuilder.{method}({kind!r}, {name}=…)")
+        target.append(ComponentSpec(kind, params))
         return self
 
     def with_workload(self, kind: str, **params: Any) -> ScenarioBuilder:
-        self._workloads.append(ComponentSpec(kind, params))
-        return self
+        return self._component("workloads", "with_workload", kind, params)
 
     def with_expectation(self, kind: str, **params: Any) -> ScenarioBuilder:
-        self._expectations.append(ComponentSpec(kind, params))
-        return self
+        return self._component("expectations", "with_expectation", kind, params)
 
     def expect_consensus_liveness(self, min_fraction: float = 0.5, lag_allowance: int = 2) -> ScenarioBuilder:
         return self.with_expectation("consensus_liveness", min_fraction=min_fraction, lag_allowance=lag_allowance)
 
     def with_run_duration(self, duration: timedelta | float) -> ScenarioBuilder:
-        self._fields["duration_s"] = _seconds(duration, "with_run_duration")
-        return self
+        return self._set("duration", "with_run_duration", duration_s=_seconds(duration, "with_run_duration"))
 
     def with_seed(self, seed: int) -> ScenarioBuilder:
-        self._fields["seed"] = seed
-        return self
+        return self._set("seed", "with_seed", seed=seed)
 
     def with_slot_duration(self, slot: timedelta | float) -> ScenarioBuilder:
-        self._fields["slot_duration"] = _seconds(slot, "with_slot_duration")
-        return self
+        return self._set("consensus.slot_duration", "with_slot_duration",
+                         slot_duration=_seconds(slot, "with_slot_duration"))
 
     def with_active_slot_coeff(self, coeff: float) -> ScenarioBuilder:
-        self._fields["active_slot_coeff"] = coeff
-        return self
+        return self._set("consensus.active_slot_coeff", "with_active_slot_coeff", active_slot_coeff=coeff)
 
     def with_security_param(self, k: int) -> ScenarioBuilder:
-        self._fields["security_param"] = k
-        return self
+        return self._set("consensus.security_param", "with_security_param", security_param=k)
 
     def with_readiness_timeout(self, timeout: timedelta | float) -> ScenarioBuilder:
-        self._fields["readiness_timeout_s"] = _seconds(timeout, "with_readiness_timeout")
-        return self
+        return self._set("readiness.timeout", "with_readiness_timeout",
+                         readiness_timeout_s=_seconds(timeout, "with_readiness_timeout"))
 
-    def build(self) -> ScenarioPlan:
+    def plan(self) -> ScenarioPlan:
+        """The plan as built so far, not validated."""
+        sources = {"topology.validators": _call("topology_with"), **self._sources}
         return ScenarioPlan(topology=self._topology, workloads=tuple(self._workloads),
-                            expectations=tuple(self._expectations), **self._fields)
+                            expectations=tuple(self._expectations), sources=sources, **self._fields)
+
+    def build(self, registries: Registries | None = None) -> ScenarioPlan:
+        plan = self.plan()
+        validate_plan(plan, registries)
+        return plan
 
 
 def scenario(*, name: str = "scenario", validators: int = 3, executors: int = 1, layout: Layout | str = "star",
              wallets: int = 0, wallet_value: int = DEFAULT_WALLET_VALUE, duration: timedelta | float = 60.0,
              seed: int | None = None, slot_duration: float | None = None, active_slot_coeff: float | None = None,
-             security_param: int = 10, readiness_timeout: float = 60.0,
+             security_param: int = DEFAULT_SECURITY_PARAM, readiness_timeout: float = DEFAULT_READINESS_TIMEOUT_S,
              expectations: tuple[str | ComponentSpec, ...] = ("consensus_liveness",),
-             workloads: tuple[ComponentSpec, ...] = ()) -> ScenarioPlan:
+             workloads: tuple[ComponentSpec, ...] = (), node: str = "reference",
+             registries: Registries | None = None) -> ScenarioPlan:
     """Keyword construction of a validated plan; expectations by kind name or as ComponentSpec."""
-    return ScenarioPlan(
-        name=name, topology=TopologySpec(validators, executors, parse_layout(layout)), wallets=wallets,
-        wallet_value=wallet_value, duration_s=_seconds(duration, "duration"), seed=seed,
+    keyword = {"name": "name", "seed": "seed", "duration": "duration", "node": "node",
+               "topology.validators": "validators", "topology.executors": "executors",
+               "topology.layout": "layout", "consensus.slot_duration": "slot_duration",
+               "consensus.active_slot_coeff": "active_slot_coeff", "consensus.security_param": "security_param",
+               "wallets.count": "wallets", "wallets.value": "wallet_value", "readiness.timeout": "readiness_timeout"}
+    sources = {path: Source("python", f"scenario({word}=…)") for path, word in keyword.items()}
+    plan = ScenarioPlan(
+        name=name, topology=TopologySpec(validators, executors, parse_layout(layout, sources["topology.layout"])),
+        wallets=wallets, wallet_value=wallet_value, duration_s=_seconds(duration, "scenario(duration=…)"), seed=seed,
         slot_duration=slot_duration, active_slot_coeff=active_slot_coeff, security_param=security_param,
-        readiness_timeout_s=readiness_timeout, workloads=tuple(workloads),
+        readiness_timeout_s=readiness_timeout, workloads=tuple(workloads), node=node, sources=sources,
         expectations=tuple(e if isinstance(e, ComponentSpec) else ComponentSpec(e) for e in expectations),
     )
+    validate_plan(plan, registries)
+    return plan

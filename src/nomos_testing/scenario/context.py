@@ -1,5 +1,6 @@
-"""What workloads and expectations see of a run. Runner-agnostic: node clients, the block feed,
-the event history, the seeded RNG, and node control / metrics only when the runner offers them."""
+"""What workloads and expectations see of a run. Runner-agnostic: node clients, the block feed, the event
+history, the seeded RNG, the intended state of every node, and node control / metrics when the runner offers
+them."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from nomos_testing.client import NodeClient
+from nomos_testing.nodes.client import NodeClient
 from nomos_testing.observe.block_feed import BlockFeed
 from nomos_testing.observe.events import EventLog
-from nomos_testing.runners.base import NodeControl
+from nomos_testing.runners.shared.control import NodeControl
+from nomos_testing.runners.shared.intent import IntendedState
 from nomos_testing.topology.model import GeneratedTopology, Role, WalletAccount
 
 if TYPE_CHECKING:
@@ -28,6 +30,15 @@ class RunContext:
     control: NodeControl | None = None
     prometheus_url: str | None = None
     ready_s: dict[str, float] = field(default_factory=dict)
+    intent: IntendedState = field(default_factory=IntendedState)
+
+    def should_run(self, name: str) -> bool:
+        """Whether node `name` is meant to be up now (not stopped, killed or paused on purpose)."""
+        return self.intent.should_run(name)
+
+    def running_clients(self) -> list[NodeClient]:
+        """Clients of the nodes meant to be up now."""
+        return [client for name, client in self.clients.items() if self.should_run(name)]
 
     @property
     def run_duration(self) -> float:

@@ -1,7 +1,7 @@
 """Scenario files: the plan as TOML (schema in docs/scenarios.md).
 
-Errors name the file and either the line (syntax errors, from tomllib) or the field (and, when it can
-be found, the line that sets it), and say what is expected.
+Reading a file records, for every value, the file and line that set it (`ScenarioPlan.sources`), so that
+validation errors point at that line. Syntax errors carry tomllib's line and column.
 """
 
 from __future__ import annotations
@@ -12,138 +12,153 @@ from pathlib import Path
 from typing import Any
 
 from nomos_testing.errors import PlanError
+from nomos_testing.params import Source
+from nomos_testing.plugins import Registries
+from nomos_testing.scenario.fields import PLAN_FIELDS
 from nomos_testing.scenario.plan import ComponentSpec, ScenarioPlan, TopologySpec, parse_layout
+from nomos_testing.scenario.validate import validate_plan
 
-# section -> key -> (what is expected, type check)
-_SCHEMA: dict[str, dict[str, str]] = {
-    "": {"name": "a string", "seed": "an integer in [0, 2^64)", "duration": "seconds (number)",
-         "topology": "a table", "consensus": "a table", "wallets": "a table", "readiness": "a table",
-         "workloads": "an array of tables [[workloads]]", "expectations": "an array of tables [[expectations]]"},
-    "topology": {"validators": "an integer ≥ 0", "executors": "an integer ≥ 0", "layout": '"star", "chain" or "full"'},
-    "consensus": {"slot_duration": "seconds (number > 0)", "active_slot_coeff": "a number in (0, 1)",
-                  "security_param": "an integer ≥ 1"},
-    "wallets": {"count": "an integer ≥ 0", "value": "an integer ≥ 1"},
-    "readiness": {"timeout": "seconds (number > 0)"},
-}
-_NUMBER = (int, float)
+COMPONENT_SECTIONS = ("workloads", "expectations")
+# section ("" = top level) -> the keys it may hold, from the plan's field schema
+SECTIONS: dict[str, list[str]] = {"": []}
+for _field in PLAN_FIELDS:
+    _section, _, _key = _field.path.rpartition(".")
+    SECTIONS.setdefault(_section, []).append(_key)
+SECTIONS[""] += [section for section in SECTIONS if section] + list(COMPONENT_SECTIONS)
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+
+
+class _Lines:
+    """Finds the line of `key = …` in a table (the n-th `[[table]]` for arrays of tables)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str, section: str = "", occurrence: int = 0) -> int | None:
+        current, seen = "", {}
+        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+        for number, line in enumerate(self.lines, start=1):
+            header = _HEADER.match(line)
+            if header:
+                current = header.group(2)
+                seen[current] = seen.get(current, -1) + 1
+                continue
+            if current == section and seen.get(section, 0) == occurrence and pattern.match(line):
+                return number
+        return None
+
+    def table_line(self, section: str, occurrence: int = 0) -> int | None:
+        count = -1
+        for number, line in enumerate(self.lines, start=1):
+            header = _HEADER.match(line)
+            if header and header.group(2) == section:
+                count += 1
+                if count == occurrence:
+                    return number
+        return None
 
 
 class _Reader:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self.lines = text.splitlines()
+        self.lines = _Lines(text)
+        self.sources: dict[str, Source] = {}
 
-    def line_of(self, key: str, section: str = "") -> int | None:
-        """Best-effort line of `key = …` (inside `[section]` when given) to point the user at it."""
-        current = ""
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        for number, line in enumerate(self.lines, start=1):
-            header = re.match(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?", line)
-            if header:
-                current = header.group(1)
-                continue
-            if current == section and pattern.match(line):
-                return number
-        return None
+    def source(self, key: str, section: str = "", occurrence: int = 0) -> Source:
+        line = self.lines.line_of(key, section, occurrence) if key else self.lines.table_line(section, occurrence)
+        return Source("file", str(self.path), line)
 
-    def error(self, field: str, problem: str, expected: str, section: str = "", key: str | None = None) -> PlanError:
-        line = self.line_of(key, section) if key else None
-        where = f"{self.path}:{line}" if line else str(self.path)
-        return PlanError(f"{where}: {field}: {problem}", f"expected {expected}")
+    def error(self, field: str, problem: str, fix: str, source: Source) -> PlanError:
+        return PlanError(f"{source.location()}: {field}: {problem}", fix)
 
     def check_keys(self, table: dict[str, Any], section: str) -> None:
-        allowed = _SCHEMA[section]
+        allowed = SECTIONS[section]
         for key in table:
             if key not in allowed:
                 field = f"{section}.{key}" if section else key
-                raise self.error(field, "unknown key", "one of: " + ", ".join(allowed), section, key)
+                raise self.error(field, "unknown key", "use one of: " + ", ".join(allowed),
+                                 self.source(key, section))
 
-    def typed(self, table: dict[str, Any], section: str, key: str, kinds: tuple[type, ...]) -> Any:
-        if key not in table:
-            return None
-        value = table[key]
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            field = f"{section}.{key}" if section else key
-            raise self.error(field, f"got {value!r}", _SCHEMA[section][key], section, key)
-        return value
+    def values(self, table: dict[str, Any], section: str) -> dict[str, Any]:
+        """The table's plan values, each with its source recorded under its field path."""
+        self.check_keys(table, section)
+        for key in table:
+            if isinstance(table[key], dict) or key in COMPONENT_SECTIONS:
+                continue
+            self.sources[f"{section}.{key}" if section else key] = self.source(key, section)
+        return table
 
     def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
         value = data.get(key, {})
         if not isinstance(value, dict):
-            raise self.error(key, f"got {value!r}", f"a [{key}] table", "", key)
-        self.check_keys(value, key)
-        return value
+            raise self.error(key, f"got {value!r}", f"write it as a [{key}] table (see docs/scenarios.md)",
+                             self.source(key))
+        return self.values(value, key)
 
     def components(self, data: dict[str, Any], key: str) -> tuple[ComponentSpec, ...]:
         items = data.get(key, [])
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise self.error(key, "is not an array of tables", f"[[{key}]] sections, each with kind = \"…\"", "", key)
+            raise self.error(key, "is not an array of tables", f"write [[{key}]] sections, each with kind = \"…\"",
+                             self.source(key))
         specs = []
         for index, item in enumerate(items):
+            where = f"{key}[{index}]"
+            table_source = self.source("", key, index)
             kind = item.get("kind")
             if not isinstance(kind, str):
-                raise self.error(f"{key}[{index}].kind", f"got {kind!r}", 'a string, e.g. kind = "consensus_liveness"',
-                                 key, "kind")
+                raise self.error(f"{where}.kind", f"got {kind!r}",
+                                 f'give the [[{key}]] table at {table_source.location()} a kind, '
+                                 'e.g. kind = "consensus_liveness"', table_source)
+            self.sources[where] = table_source
+            for name in item:
+                self.sources[f"{where}.{name}"] = self.source(name, key, index)
             specs.append(ComponentSpec(kind, {k: v for k, v in item.items() if k != "kind"}))
         return tuple(specs)
 
 
-def parse_scenario(text: str, path: Path | str = "<scenario>") -> ScenarioPlan:
+def read_scenario(text: str, path: Path | str = "<scenario>") -> ScenarioPlan:
+    """The plan a file describes, with the source of every value; not validated (see `parse_scenario`)."""
     path = Path(path)
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib's message carries "(at line L, column C)"
+    except tomllib.TOMLDecodeError as exc:  # its message carries "(at line L, column C)"
         raise PlanError(f"{path}: not valid TOML: {exc}",
                         "fix the syntax at that line (see docs/scenarios.md)") from None
     reader = _Reader(path, text)
-    reader.check_keys(data, "")
+    top = reader.values(data, "")
     topology = reader.table(data, "topology")
     consensus = reader.table(data, "consensus")
     wallets = reader.table(data, "wallets")
     readiness = reader.table(data, "readiness")
     fields: dict[str, Any] = {
-        "name": reader.typed(data, "", "name", (str,)) or path.stem,
-        "seed": reader.typed(data, "", "seed", (int,)),
-        "duration_s": reader.typed(data, "", "duration", _NUMBER),
-        "slot_duration": reader.typed(consensus, "consensus", "slot_duration", _NUMBER),
-        "active_slot_coeff": reader.typed(consensus, "consensus", "active_slot_coeff", _NUMBER),
-        "security_param": reader.typed(consensus, "consensus", "security_param", (int,)),
-        "wallets": reader.typed(wallets, "wallets", "count", (int,)),
-        "wallet_value": reader.typed(wallets, "wallets", "value", (int,)),
-        "readiness_timeout_s": reader.typed(readiness, "readiness", "timeout", _NUMBER),
+        "name": top.get("name", path.stem), "seed": top.get("seed"), "duration_s": top.get("duration"),
+        "node": top.get("node"),
+        "slot_duration": consensus.get("slot_duration"), "active_slot_coeff": consensus.get("active_slot_coeff"),
+        "security_param": consensus.get("security_param"),
+        "wallets": wallets.get("count"), "wallet_value": wallets.get("value"),
+        "readiness_timeout_s": readiness.get("timeout"),
         "workloads": reader.components(data, "workloads"),
         "expectations": reader.components(data, "expectations"),
     }
-    layout = reader.typed(topology, "topology", "layout", (str,))
-    try:
-        topo = TopologySpec(
-            validators=reader.typed(topology, "topology", "validators", (int,)) or 0,
-            executors=reader.typed(topology, "topology", "executors", (int,)) or 0,
-            layout=parse_layout(layout or "star"),
-        )
-        return ScenarioPlan(topology=topo, **{key: value for key, value in fields.items() if value is not None})
-    except PlanError as exc:
-        if exc.message.startswith(str(path)):
-            raise
-        section, key = _FIELD_LINES.get(exc.message.split(" ", 1)[0].rstrip(":"), ("", None))
-        line = reader.line_of(key, section) if key else None
-        where = f"{path}:{line}" if line else str(path)
-        raise PlanError(f"{where}: {exc.message}", exc.remedy) from None
+    if "name" not in top:
+        reader.sources["name"] = Source("file", str(path))  # the file's name names the run
+    layout_source = reader.sources.get("topology.layout", Source("default"))
+    topo = TopologySpec(validators=topology.get("validators", 0), executors=topology.get("executors", 0),
+                        layout=parse_layout(topology.get("layout", "star"), layout_source))
+    reader.sources.setdefault("topology.validators", reader.source("", "topology"))
+    return ScenarioPlan(topology=topo, sources=reader.sources,
+                        **{key: value for key, value in fields.items() if value is not None})
 
 
-# plan field (as PlanError messages name it) -> where it lives in the file
-_FIELD_LINES: dict[str, tuple[str, str]] = {
-    "name": ("", "name"), "seed": ("", "seed"), "duration": ("", "duration"),
-    "topology.validators": ("topology", "validators"), "topology.executors": ("topology", "executors"),
-    "topology.layout": ("topology", "layout"), "topology": ("topology", "validators"),
-    "slot_duration": ("consensus", "slot_duration"), "active_slot_coeff": ("consensus", "active_slot_coeff"),
-    "security_param": ("consensus", "security_param"), "wallets": ("wallets", "count"),
-    "wallet_value": ("wallets", "value"), "readiness_timeout": ("readiness", "timeout"),
-}
+def parse_scenario(text: str, path: Path | str = "<scenario>", registries: Registries | None = None) -> ScenarioPlan:
+    """Read and validate (environment defaults are applied later, by `resolve_plan`)."""
+    plan = read_scenario(text, path)
+    validate_plan(plan, registries)
+    return plan
 
 
-def load_scenario(path: Path | str) -> ScenarioPlan:
+def load_scenario(path: Path | str, registries: Registries | None = None) -> ScenarioPlan:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -152,4 +167,4 @@ def load_scenario(path: Path | str) -> ScenarioPlan:
                         "e.g. scenarios/smoke.toml") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"scenario file {path} cannot be read: {exc}", "pass a readable UTF-8 TOML file") from None
-    return parse_scenario(text, path)
+    return parse_scenario(text, path, registries)

@@ -1,33 +1,33 @@
-"""The immutable scenario plan: what to deploy, how to drive it, what must hold, for how long.
+"""The scenario plan: what to deploy, how to drive it, what must hold, for how long. An immutable value.
 
-Every construction path (builder, TOML file, keyword construction, CLI overrides via `with_overrides`)
-ends in `ScenarioPlan.__post_init__`, so a plan that exists is valid: bad input raises one `PlanError`
-naming the field and the fix before any process starts.
+A plan is pure data: building one reads no environment and consults no registry. Two separate steps
+turn it into something runnable, each in one visible place:
+
+* `scenario.resolve.resolve_plan` fills what the plan leaves open (a random seed, `CONSENSUS_*` defaults,
+  `NOMOS_TESTS_READINESS_TIMEOUT`), recording where each value came from;
+* `scenario.validate.validate_plan` checks every value against its schema and every workload or
+  expectation against its plug-in's schema, naming the field, where it was set, and the fix.
+
+`sources` records, per field path (`consensus.slot_duration`, `expectations[0].min_fraction`), where the
+value was written (file and line, CLI flag, environment variable, Python call), so an error can point there.
 """
 
 from __future__ import annotations
 
-import math
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from nomos_testing import settings
 from nomos_testing.errors import PlanError
+from nomos_testing.params import Source
 from nomos_testing.topology.model import Layout
 
-MAX_NODES = 128  # each node holds three listening sockets and a Python process; beyond this a host runs out
-MAX_SEED = 2**64 - 1
-MAX_WALLETS = 10_000  # genesis notes in every node's config; 10 000 take ~0.3 s to derive, 10^8 exhaust memory
-MIN_SLOT_DURATION_S = 0.001
-MAX_DURATION_S = 7 * 24 * 3600.0  # a week: anything longer is a typo (1e300 would run forever)
-DEFAULT_SLOT_DURATION_S = 2.0
-DEFAULT_ACTIVE_SLOT_COEFF = 0.9
+DEFAULT_WALLET_VALUE = 100
 DEFAULT_SECURITY_PARAM = 10
 DEFAULT_READINESS_TIMEOUT_S = 60.0
-DEFAULT_WALLET_VALUE = 100
+DEFAULT_DURATION_S = 60.0
+DEFAULT_NODE = "reference"
 
 
 def _frozen(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -47,7 +47,7 @@ class TopologySpec:
 
 @dataclass(frozen=True)
 class ComponentSpec:
-    """A workload or an expectation as data: its registered `kind` and its parameters."""
+    """A workload or an expectation as data: its registered `kind` and its parameters as written."""
 
     kind: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -59,18 +59,14 @@ class ComponentSpec:
         return {"kind": self.kind, **dict(self.params)}
 
 
-def _require_int(name: str, value: object, minimum: int, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PlanError(f"{name} must be a whole number, got {value!r}", fix)
-    if value < minimum:
-        raise PlanError(f"{name} must be ≥ {minimum}, got {value}", fix)
-    return value
-
-
-def _require_number(name: str, value: object, fix: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise PlanError(f"{name} must be a number, got {value!r}", fix)
-    return float(value)
+# keyword of `with_overrides` (and of the CLI flags) -> the field path it sets
+OVERRIDABLE: dict[str, str] = {
+    "validators": "topology.validators", "executors": "topology.executors", "layout": "topology.layout",
+    "duration_s": "duration", "seed": "seed", "slot_duration": "consensus.slot_duration",
+    "active_slot_coeff": "consensus.active_slot_coeff", "security_param": "consensus.security_param",
+    "wallets": "wallets.count", "wallet_value": "wallets.value", "readiness_timeout_s": "readiness.timeout",
+    "name": "name", "node": "node",
+}
 
 
 @dataclass(frozen=True)
@@ -81,89 +77,51 @@ class ScenarioPlan:
     wallet_value: int = DEFAULT_WALLET_VALUE
     workloads: tuple[ComponentSpec, ...] = ()
     expectations: tuple[ComponentSpec, ...] = ()
-    duration_s: float = 60.0
-    seed: int | None = None  # None: a random seed is drawn and recorded in the plan
-    slot_duration: float | None = None  # None: CONSENSUS_SLOT_TIME, else 2 s
-    active_slot_coeff: float | None = None  # None: CONSENSUS_ACTIVE_SLOT_COEFF, else 0.9
+    duration_s: float = DEFAULT_DURATION_S
+    seed: int | None = None               # None: drawn at random by resolve_plan, recorded in plan.json
+    slot_duration: float | None = None    # None: CONSENSUS_SLOT_TIME, else 2 s (resolve_plan)
+    active_slot_coeff: float | None = None  # None: CONSENSUS_ACTIVE_SLOT_COEFF, else 0.9 (resolve_plan)
     security_param: int = DEFAULT_SECURITY_PARAM
     readiness_timeout_s: float = DEFAULT_READINESS_TIMEOUT_S
+    node: str = DEFAULT_NODE              # the node adapter (plug-in group nomos_testing.nodes)
+    sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__  # frozen: resolve defaults once, here
-        if self.seed is None:
-            set_(self, "seed", secrets.randbits(63))
-        if self.slot_duration is None:
-            set_(self, "slot_duration", settings.number("CONSENSUS_SLOT_TIME", DEFAULT_SLOT_DURATION_S))
-        if self.active_slot_coeff is None:
-            set_(self, "active_slot_coeff",
-                 settings.number("CONSENSUS_ACTIVE_SLOT_COEFF", DEFAULT_ACTIVE_SLOT_COEFF))
-        if isinstance(self.topology.layout, str) and not isinstance(self.topology.layout, Layout):
-            set_(self, "topology", replace(self.topology, layout=parse_layout(self.topology.layout)))
-        set_(self, "workloads", tuple(self.workloads))
-        set_(self, "expectations", tuple(self.expectations))
-        self._validate()
+        # Normalisation only (lists from callers become tuples, mappings become read-only); no validation.
+        object.__setattr__(self, "workloads", tuple(self.workloads))
+        object.__setattr__(self, "expectations", tuple(self.expectations))
+        object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
 
-    def _validate(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise PlanError(f"name must be a non-empty string, got {self.name!r}", 'set name = "my-scenario"')
-        for char in self.name:
-            if not (char.isalnum() or char in "-_."):
-                raise PlanError(f"name {self.name!r} contains {char!r}",
-                                "use letters, digits, '-', '_' or '.' only (it names the run directory)")
-        topo = self.topology
-        validators = _require_int("topology.validators", topo.validators, 0, "set validators to 0 or more")
-        executors = _require_int("topology.executors", topo.executors, 0, "set executors to 0 or more")
-        if validators + executors == 0:
-            raise PlanError("topology has no node (validators = 0 and executors = 0)",
-                            "set validators (or executors) to at least 1")
-        if validators + executors > MAX_NODES:
-            raise PlanError(f"topology has {validators + executors} nodes, more than the {MAX_NODES} supported",
-                            f"use at most {MAX_NODES} validators + executors")
-        if not isinstance(topo.layout, Layout):
-            raise PlanError(f"topology.layout {topo.layout!r} is unknown", _layout_fix())
-        wallets = _require_int("wallets", self.wallets, 0, "set wallets to 0 (none) or a positive count")
-        if wallets > MAX_WALLETS:
-            raise PlanError(f"wallets must be ≤ {MAX_WALLETS}, got {wallets}",
-                            f"use at most {MAX_WALLETS} wallets")
-        _require_int("wallet_value", self.wallet_value, 1, "set the value of each wallet note to at least 1")
-        seed = _require_int("seed", self.seed, 0, "use a seed between 0 and 2^64-1")
-        if seed > MAX_SEED:
-            raise PlanError(f"seed must be < 2^64, got {seed}", "use a seed between 0 and 2^64-1")
-        slot = _require_number("slot_duration", self.slot_duration, "set slot_duration in seconds, e.g. 1.0")
-        if slot < MIN_SLOT_DURATION_S:
-            raise PlanError(f"slot_duration must be ≥ {MIN_SLOT_DURATION_S} s (the node config contract, "
-                            f"docs/node-config.md), got {slot}", "set slot_duration to e.g. 1.0")
-        coeff = _require_number("active_slot_coeff", self.active_slot_coeff, "set active_slot_coeff, e.g. 0.9")
-        if not 0 < coeff < 1:
-            raise PlanError(f"active_slot_coeff must be in (0, 1), got {coeff}", "set active_slot_coeff to e.g. 0.9")
-        _require_int("security_param", self.security_param, 1, "set security_param (k) to e.g. 10")
-        duration = _require_number("duration", self.duration_s, "set the run duration in seconds, e.g. 60")
-        if duration > MAX_DURATION_S:
-            raise PlanError(f"duration must be ≤ {MAX_DURATION_S:g} s (a week), got {duration:g}",
-                            "set the run duration in seconds, e.g. 60")
-        if duration < 2 * slot:
-            raise PlanError(f"duration {duration:g} s is shorter than 2 slots ({2 * slot:g} s)",
-                            f"set the duration to at least {2 * slot:g} s (2 × slot_duration)")
-        timeout = _require_number("readiness_timeout", self.readiness_timeout_s, "set it in seconds, e.g. 60")
-        if timeout <= 0:
-            raise PlanError(f"readiness_timeout must be > 0 seconds, got {timeout}", "set it to e.g. 60")
-        # Components validate their own parameters; imported here to keep the plan free of import cycles.
-        from nomos_testing.expectations.registry import build_expectation
-        from nomos_testing.workloads.base import build_workload
+    # Provenance ------------------------------------------------------------------------------------
 
-        for index, spec in enumerate(self.workloads):
-            build_workload(spec, f"workloads[{index}]")
-        for index, spec in enumerate(self.expectations):
-            build_expectation(spec, f"expectations[{index}]")
+    def source_of(self, field_path: str) -> Source:
+        """Where the value of `field_path` came from (a plan built in Python records nothing: "the Python plan")."""
+        if field_path in self.sources:
+            return self.sources[field_path]
+        section = field_path.split(".", 1)[0]
+        return self.sources.get(section, Source("python"))
 
-    # Derived timing (the original computed block_interval as slot × f: a bug; it is slot / f).
+    @property
+    def is_resolved(self) -> bool:
+        return None not in (self.seed, self.slot_duration, self.active_slot_coeff)
+
+    def _resolved(self) -> tuple[float, float]:
+        if self.slot_duration is None or self.active_slot_coeff is None:
+            raise PlanError("the plan is not resolved: slot_duration / active_slot_coeff are open",
+                            "call nomos_testing.scenario.resolve.resolve_plan(plan) first")
+        return self.slot_duration, self.active_slot_coeff
+
+    # Derived timing (the original computed block_interval as slot × f: a bug; it is slot / f) ------
+
     @property
     def expected_blocks(self) -> float:
-        return self.duration_s / self.slot_duration * self.active_slot_coeff  # type: ignore[operator]
+        slot, coeff = self._resolved()
+        return self.duration_s / slot * coeff
 
     @property
     def block_interval(self) -> float:
-        return self.slot_duration / self.active_slot_coeff  # type: ignore[operator]
+        slot, coeff = self._resolved()
+        return slot / coeff
 
     @property
     def cooldown_s(self) -> float:
@@ -177,19 +135,27 @@ class ScenarioPlan:
     def settle_s(self) -> float:
         return max(self.block_interval, 2.0)
 
-    @property
-    def readiness_timeout_effective_s(self) -> float:
-        return self.readiness_timeout_s * settings.slow_factor()
+    # Changes ---------------------------------------------------------------------------------------
 
-    def with_overrides(self, **changes: Any) -> ScenarioPlan:
-        """A new plan with some fields changed (CLI flags override the file); validated again."""
+    def with_overrides(self, source: Source | Mapping[str, Source] | None = None, **changes: Any) -> ScenarioPlan:
+        """A new plan with some fields changed (CLI flags override the file); `None` values are ignored.
+        `source` says where the new values come from (one Source, or one per keyword)."""
         changes = {key: value for key, value in changes.items() if value is not None}
+        unknown = set(changes) - set(OVERRIDABLE)
+        if unknown:
+            raise TypeError(f"with_overrides: unknown field(s) {sorted(unknown)}; use {sorted(OVERRIDABLE)}")
+        sources = dict(self.sources)
+        for key in changes:
+            given = source.get(key) if isinstance(source, Mapping) else source
+            sources[OVERRIDABLE[key]] = given or Source("python", f"with_overrides({key}=…)")
         topo_changes = {key: changes.pop(key) for key in ("validators", "executors", "layout") if key in changes}
+        if "layout" in topo_changes:
+            topo_changes["layout"] = parse_layout(topo_changes["layout"], sources["topology.layout"])
         if topo_changes:
-            if "layout" in topo_changes:
-                topo_changes["layout"] = parse_layout(topo_changes["layout"])
             changes["topology"] = replace(self.topology, **topo_changes)
-        return replace(self, **changes)
+        return replace(self, sources=sources, **changes)
+
+    # Serialisation ---------------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
         """The fully resolved plan (seed and timing included): enough to re-run it."""
@@ -197,6 +163,7 @@ class ScenarioPlan:
             "name": self.name,
             "seed": self.seed,
             "duration": self.duration_s,
+            "node": self.node,
             "topology": {"validators": self.topology.validators, "executors": self.topology.executors,
                          "layout": self.topology.layout.value},
             "consensus": {"slot_duration": self.slot_duration, "active_slot_coeff": self.active_slot_coeff,
@@ -208,17 +175,17 @@ class ScenarioPlan:
             "derived": {"expected_blocks": round(self.expected_blocks, 3),
                         "block_interval": round(self.block_interval, 6),
                         "cooldown": round(self.cooldown_s, 3), "settle": round(self.settle_s, 3)},
+            "sources": {path: source.location() for path, source in sorted(self.sources.items())},
         }
 
 
-def _layout_fix() -> str:
-    return "use one of: " + ", ".join(layout.value for layout in Layout)
-
-
-def parse_layout(value: object) -> Layout:
+def parse_layout(value: object, source: Source | None = None) -> Layout:
     if isinstance(value, Layout):
         return value
     try:
         return Layout(str(value).lower())
     except ValueError:
-        raise PlanError(f"topology.layout {value!r} is unknown", _layout_fix()) from None
+        where = (source or Source("python")).location()
+        expected = ", ".join(layout.value for layout in Layout)
+        raise PlanError(f"{where}: topology.layout must be one of {expected}, got {value!r}",
+                        f"{(source or Source('python')).how_to_set('topology.layout')} to one of {expected}") from None

@@ -1,16 +1,13 @@
-"""From a plan to a `GeneratedTopology`: identities and keys from the seed, the shared genesis, and the
-dial graph of the layout. Deterministic: the same plan (seed included) gives the same topology."""
+"""From a resolved plan to a `GeneratedTopology`: names and roles, the dial graph of the layout, and through the
+node adapter the keys of every node and wallet and the shared genesis. Deterministic: the same plan (seed
+included) gives the same topology."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from nomos_testing.errors import PlanError
+from nomos_testing.nodes.base import NodeAdapter, default_adapter
 from nomos_testing.scenario.plan import ScenarioPlan
-from nomos_testing.topology import keys
-from nomos_testing.topology.model import GeneratedTopology, Layout, NodeIdentity, Role, WalletAccount
-
-STAKE_PER_NODE = 1000
-EPOCH_DEFAULTS = {"stake_distribution_stabilization": 3, "period_nonce_buffer": 3, "period_nonce_stabilization": 4}
+from nomos_testing.topology.model import GeneratedTopology, Layout, Role
 
 
 def node_names(validators: int, executors: int) -> list[tuple[str, Role, int]]:
@@ -34,27 +31,15 @@ def dial_graph(names: list[str], layout: Layout) -> dict[str, tuple[str, ...]]:
     return dials
 
 
-def generate_topology(plan: ScenarioPlan) -> GeneratedTopology:
+def generate_topology(plan: ScenarioPlan, adapter: NodeAdapter | None = None) -> GeneratedTopology:
+    if not plan.is_resolved or plan.seed is None:
+        raise PlanError("the plan is not resolved (seed or consensus values are open)",
+                        "call nomos_testing.scenario.resolve.resolve_plan(plan) first")
+    adapter = adapter or default_adapter()
     seed = plan.seed
-    assert seed is not None  # resolved by the plan
-    nodes = []
-    for ordinal, (name, role, index) in enumerate(node_names(plan.topology.validators, plan.topology.executors)):
-        key_seed = keys.node_key_seed(seed, name)
-        nodes.append(NodeIdentity(name=name, role=role, index=index, ordinal=ordinal, key_seed=key_seed.hex(),
-                                  signing_pk=keys.signing_pk(key_seed), vrf_pk=keys.vrf_pk(key_seed),
-                                  stake=STAKE_PER_NODE))
-    wallets = []
-    for index in range(plan.wallets):
-        secret = keys.wallet_secret(seed, index)
-        wallets.append(WalletAccount(index=index, secret_key=secret.hex(), pk=keys.ed25519_public(secret).hex(),
-                                     value=plan.wallet_value))
-    genesis: dict[str, Any] = {
-        "slot_duration": plan.slot_duration,
-        "active_slot_coeff": plan.active_slot_coeff,
-        "security_param": plan.security_param,
-        "epoch": dict(EPOCH_DEFAULTS),
-        "stake_notes": [{"value": n.stake, "vrf_pk": n.vrf_pk, "signing_pk": n.signing_pk} for n in nodes],
-        "wallet_notes": [{"value": w.value, "pk": w.pk} for w in wallets],
-    }
-    return GeneratedTopology(layout=plan.topology.layout, nodes=tuple(nodes), wallets=tuple(wallets),
-                             genesis=genesis, dials=dial_graph([n.name for n in nodes], plan.topology.layout))
+    nodes = tuple(adapter.node_identity(seed, name, role, index, ordinal) for ordinal, (name, role, index)
+                  in enumerate(node_names(plan.topology.validators, plan.topology.executors)))
+    wallets = tuple(adapter.wallet(seed, index, plan.wallet_value) for index in range(plan.wallets))
+    return GeneratedTopology(layout=plan.topology.layout, nodes=nodes, wallets=wallets,
+                             genesis=adapter.genesis(plan, nodes, wallets),
+                             dials=dial_graph([n.name for n in nodes], plan.topology.layout), node_adapter=adapter)

@@ -1,14 +1,20 @@
 """What topology generation produces: node identities, the shared genesis and the peer graph.
 
-Runner-agnostic: addresses are decided by the runner when it renders each node's config
-(see `render.py`), so the same generated topology deploys on host, compose or k8s.
+Runner-agnostic: addresses are decided by the runner when it renders each node's config through the node
+adapter, so the same generated topology deploys on host, compose or k8s. Node-specific content (keys, the
+genesis) comes from the adapter (`nodes/base.py`), which the topology carries.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nomos_testing.nodes.base import NodeAdapter
 
 
 class Role(StrEnum):
@@ -28,25 +34,18 @@ class NodeIdentity:
     role: Role
     index: int         # index within its role: names logs nomos-node-<index>.log / nomos-executor-<index>.log
     ordinal: int       # position in the whole topology (validators first), used by the layouts
-    key_seed: str      # 64 hex chars; the node derives all its keys from it (docs/node-config.md)
-    signing_pk: str    # Ed25519 public key, hex
-    vrf_pk: str        # BLS12-381 G1 compressed, hex
     stake: int
+    keys: Mapping[str, str] = field(default_factory=dict)  # adapter-defined (reference: key_seed, signing_pk, vrf_pk)
 
-    @property
-    def binary(self) -> str:
-        return "nomos-node" if self.role is Role.VALIDATOR else "nomos-executor"
-
-    @property
-    def log_name(self) -> str:
-        return f"{self.binary}-{self.index}.log"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", MappingProxyType(dict(self.keys)))
 
 
 @dataclass(frozen=True)
 class WalletAccount:
     index: int
-    secret_key: str    # Ed25519 private key bytes, hex
-    pk: str            # Ed25519 public key, hex
+    secret_key: str    # private key bytes, hex
+    pk: str            # public key, hex
     value: int
 
 
@@ -59,12 +58,26 @@ class GeneratedTopology:
     genesis: dict[str, Any]
     # name -> names this node dials at start
     dials: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    node_adapter: NodeAdapter | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def adapter(self) -> NodeAdapter:
+        """The node adapter that generated this topology (the reference node's when none was given)."""
+        if self.node_adapter is None:
+            from nomos_testing.nodes.base import default_adapter
+
+            object.__setattr__(self, "node_adapter", default_adapter())
+        assert self.node_adapter is not None
+        return self.node_adapter
 
     def node(self, name: str) -> NodeIdentity:
         for node in self.nodes:
             if node.name == name:
                 return node
         raise KeyError(name)
+
+    def names(self) -> list[str]:
+        return [node.name for node in self.nodes]
 
     def neighbours(self, name: str) -> set[str]:
         """Undirected degree of the dial graph: the peers a node must see to be network-ready."""

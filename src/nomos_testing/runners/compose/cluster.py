@@ -1,50 +1,57 @@
-"""A running compose stack as the lifecycle sees it: endpoints, crash detection, log collection, teardown."""
+"""A running compose stack as the run core sees it: endpoints, exit detection, log collection, teardown."""
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from nomos_testing.runners.base import Cluster
+from nomos_testing.runners.base import Cluster, NodeEndpoint
 from nomos_testing.runners.compose.control import ComposeNodeControl
 from nomos_testing.runners.compose.docker import RUN_LABEL, DockerCommandError
 from nomos_testing.runners.compose.project import ComposeProject, remove_by_label
 from nomos_testing.runners.compose.stack import PROMETHEUS_SERVICE
+from nomos_testing.runners.shared.intent import IntendedState
 
 LOG_TAIL_LINES = 30
-STATE_FILE = "compose-run.json"
+EARLIER_LOGS = Path("logs") / ".earlier"  # logs of containers replaced by their pinned twin
 
 
-@dataclass(kw_only=True)
 class ComposeCluster(Cluster):
-    project: ComposeProject
-    run_dir: Path
-    log_names: dict[str, str]  # node name -> nomos-node-<i>.log / nomos-executor-<i>.log
-    preserve: bool = False
-    detached: bool = False
-    torn_down: bool = field(default=False, init=False)
+    def __init__(self, run_id: str, run_dir: Path, nodes: list[NodeEndpoint], project: ComposeProject,
+                 pinned_file: Path, log_names: dict[str, str], prometheus_url: str | None = None,
+                 extra_report: dict[str, Any] | None = None, preserve: bool = False,
+                 intent: IntendedState | None = None, detached: bool = False,
+                 pinned: set[str] | None = None) -> None:
+        super().__init__(run_id, "compose", run_dir, nodes, intent=intent, prometheus_url=prometheus_url,
+                         extra_report=extra_report, detached=detached)
+        self.project = project
+        self.pinned_file = pinned_file
+        self.log_names = log_names  # node name -> nomos-node-<i>.log / nomos-executor-<i>.log
+        self.preserve = preserve
+        self.pinned: set[str] = set(pinned or ())  # services already recreated from the pinned file
+        self.control = ComposeNodeControl(self)
 
-    def _intentionally_down(self) -> set[str]:
-        return self.control.intentionally_down if isinstance(self.control, ComposeNodeControl) else set()
-
-    async def crashed(self) -> dict[str, str]:
-        if self.torn_down:
-            return {}
-        crashed: dict[str, str] = {}
-        skip = self._intentionally_down()
+    async def exited(self) -> dict[str, str]:
+        exited: dict[str, str] = {}
         for container in await self.project.containers():
-            if container.service not in self.log_names or container.service in skip:
+            if container.service not in self.log_names:
                 continue
             if container.status in ("exited", "dead"):
                 tail = (await self.project.logs(container.container_id, tail=LOG_TAIL_LINES)).rstrip()
-                crashed[container.service] = (f"container exited with code {container.exit_code}; "
-                                              f"last {LOG_TAIL_LINES} log lines:\n{tail}")
-        return crashed
+                exited[container.service] = (f"container exited with code {container.exit_code}; "
+                                             f"last {LOG_TAIL_LINES} log lines:\n{tail}")
+        return exited
+
+    async def keep_earlier_log(self, service: str) -> None:
+        for container in await self.project.containers():
+            if container.service == service:
+                folder = self.run_dir / EARLIER_LOGS
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{service}.log").write_text(await self.project.logs(container.container_id))
 
     async def collect_logs(self, logs_dir: Path) -> None:
-        """Every container's full log (stdout and stderr, in order) into logs_dir."""
+        """Every container's full log (stdout and stderr, in order) into logs_dir, earlier lives first."""
         logs_dir.mkdir(parents=True, exist_ok=True)
         for container in await self.project.containers():
             if container.service in self.log_names:
@@ -53,17 +60,18 @@ class ComposeCluster(Cluster):
                 target = logs_dir / "prometheus.log"
             else:
                 continue
-            earlier = self.control.earlier_logs.get(container.service, "") \
-                if isinstance(self.control, ComposeNodeControl) else ""
-            target.write_text(earlier + await self.project.logs(container.container_id))
+            earlier = self.run_dir / EARLIER_LOGS / f"{container.service}.log"
+            before = earlier.read_text() if earlier.is_file() else ""
+            target.write_text(before + await self.project.logs(container.container_id))
 
     async def teardown(self) -> None:
-        if self.torn_down or self.detached:
-            return
-        self.torn_down = True
-        if self.preserve:
+        if self.preserve and not self.detached and not self.torn_down:
+            self.detach()  # kept running on purpose: `down` (or `clean`) removes it later
             print(preserved_message(self.project, self.run_dir), file=sys.stderr, flush=True)
             return
+        await super().teardown()
+
+    async def _stop_everything(self) -> None:
         # Logs are already collected and volumes are deleted: no graceful stop needed. Removing the
         # containers in one docker call first makes `down` (which stops them one by one in v1) quick.
         await self.project.remove_containers()
@@ -72,7 +80,15 @@ class ComposeCluster(Cluster):
         except DockerCommandError as exc:
             print(f"compose down of {self.project.name} failed ({exc}); removing by label", file=sys.stderr)
         remove_by_label(f"{RUN_LABEL}={self.run_id}")  # whatever `down` missed (e.g. a half-created stack)
-        (self.run_dir / STATE_FILE).unlink(missing_ok=True)
+
+    def node_runner_state(self, name: str) -> dict[str, Any]:
+        return {"service": name, "log": self.log_names[name]}
+
+    def runner_state(self) -> dict[str, Any]:
+        return {"project": self.project.name, "compose_file": str(self.project.compose_file),
+                "pinned_file": str(self.pinned_file), "compose_cli": list(self.project.cli.argv),
+                "compose_version": self.project.cli.version, "pinned": sorted(self.pinned),
+                "preserve": self.preserve, "extra_report": self.extra_report}
 
 
 def preserved_message(project: ComposeProject, run_dir: Path) -> str:
@@ -82,18 +98,6 @@ def preserved_message(project: ComposeProject, run_dir: Path) -> str:
         f"  list:    docker ps -a --filter label={RUN_LABEL}={project.run_id}",
         f"  status:  {compose} ps",
         f"  logs:    {compose} logs <service>      (services: validator-0, …, prometheus)",
-        f"  remove:  nomos-testing down {run_dir}   or   {compose} down -v",
+        f"  remove:  nomos-testing down {project.run_id}   or   {compose} down -v",
         "  all leftovers of finished runs:  nomos-testing clean",
     ])
-
-
-def save_state(project: ComposeProject, run_dir: Path) -> None:
-    (run_dir / STATE_FILE).write_text(json.dumps({
-        "run_id": project.run_id, "project": project.name, "compose_file": str(project.compose_file),
-        "compose_cli": list(project.cli.argv), "compose_version": project.cli.version,
-    }, indent=2) + "\n")
-
-
-def load_state(run_dir: Path) -> dict[str, object] | None:
-    path = run_dir / STATE_FILE
-    return json.loads(path.read_text()) if path.is_file() else None

@@ -13,43 +13,49 @@ from typing import ClassVar
 
 from nomos_testing import settings
 from nomos_testing.errors import DeploymentError, PlanError, PrerequisiteError
-from nomos_testing.runners.base import Check, Cluster, ManagedDeployer, NodeEndpoint
+from nomos_testing.nodes.base import NodeAdapter, default_adapter
+from nomos_testing.runners.base import Check, Deployer, Leftover, NodeEndpoint
 from nomos_testing.runners.compose import image
-from nomos_testing.runners.compose.cluster import ComposeCluster, load_state, save_state
-from nomos_testing.runners.compose.control import ComposeNodeControl
+from nomos_testing.runners.compose.cluster import ComposeCluster
 from nomos_testing.runners.compose.docker import (
+    COMPOSE_CLI_VARIABLE,
+    COMPOSE_COMMANDS,
     RUN_LABEL,
     ComposeCli,
     DockerCommandError,
+    compose_cli_choice,
+    compose_unavailable,
     daemon_status,
     find_compose,
     image_exists,
-    owner_alive,
-    owner_token,
+    probe_compose,
     run,
     to_deployment_error,
 )
 from nomos_testing.runners.compose.project import (
     ComposeProject,
     ContainerState,
+    labelled_kinds,
     labelled_runs,
     remove_abandoned_runs,
     remove_by_label,
 )
 from nomos_testing.runners.compose.stack import (
-    API_PORT,
+    PINNED_COMPOSE_FILE,
     PROMETHEUS_PORT,
     PROMETHEUS_SERVICE,
-    TESTING_PORT,
     StackSpec,
     project_name,
     write_pinned_stack,
     write_stack,
 )
-from nomos_testing.topology.model import GeneratedTopology
+from nomos_testing.runners.shared import index
+from nomos_testing.runners.shared.control import BASIC_CAPABILITIES
+from nomos_testing.runners.shared.owner import owner_alive, owner_token
+from nomos_testing.runners.shared.preflight import leftovers_check
+from nomos_testing.runners.shared.state import RunState, read_state, remove_state
+from nomos_testing.topology.model import GeneratedTopology, Role
 
-# Slot 0 starts this long after the configs are written: containers take a moment to come up.
-CHAIN_START_LEAD_S = 2.0
 MIN_FREE_DISK_GB = 2.0
 FAILED_LOG_TAIL = 30
 
@@ -72,15 +78,6 @@ def prometheus_port() -> int | None:
     return port
 
 
-def _node_environment() -> dict[str, str]:
-    env = {"POL_PROOF_DEV_MODE": "true" if settings.pol_dev_mode() else "false"}
-    for name in ("NOMOS_LOG_LEVEL", "NOMOS_LOG_FILTER"):
-        value = settings.raw(name)
-        if value is not None:
-            env[name] = value
-    return env
-
-
 def _client_host(bound_ip: str) -> str:
     """A wildcard binding is reached through loopback."""
     return "127.0.0.1" if bound_ip in ("", "0.0.0.0", "::") else bound_ip
@@ -96,38 +93,45 @@ def _url(container: ContainerState, port: int) -> str:
     return f"http://[{host}]:{host_port}" if ":" in host else f"http://{host}:{host_port}"
 
 
-class ComposeDeployer(ManagedDeployer):
+class ComposeDeployer(Deployer):
     name: ClassVar[str] = "compose"
-
-    def __init__(self, chain_start_lead_s: float = CHAIN_START_LEAD_S) -> None:
-        self.chain_start_lead_s = chain_start_lead_s
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"detach"}
+    # Slot 0 starts this long after the configs are written: containers take a moment to come up.
+    default_chain_start_lead_s: ClassVar[float] = 2.0
 
     # Preflight ---------------------------------------------------------------------------------------
 
-    def preflight(self) -> list[Check]:
+    def preflight(self, adapter: NodeAdapter | None = None) -> list[Check]:
+        adapter = adapter or default_adapter()
         reachable, detail = daemon_status()
         checks = [Check("Docker daemon reachable", reachable, detail,
                         "" if reachable else "start the Docker engine (`dockerd &` or `systemctl start docker`) "
                                              "and check `docker info`")]
-        cli = find_compose()
-        if cli is not None:
-            checks.append(Check("compose CLI", True, f"{cli.display()} {cli.version}"))
-        else:
-            checks.append(Check("compose CLI", False, "neither `docker compose` nor `docker-compose` works",
-                                "apt-get install docker-compose (v1) or install the compose v2 plugin"))
+        checks.append(self._compose_check())
         checks.append(self._settings_check())
         if reachable:
-            checks += [self._node_image_check(), self._prometheus_image_check()]
+            checks += [self._node_image_check(adapter), self._prometheus_image_check()]
         checks.append(self._disk_check(reachable))
         if reachable:
-            checks.append(self._leftovers_check())
+            checks.append(leftovers_check(self, required=False))
         return checks
+
+    @staticmethod
+    def _compose_check() -> Check:
+        try:
+            cli = find_compose()
+            if cli is None:
+                raise compose_unavailable()
+        except (PlanError, PrerequisiteError) as exc:  # a junk NOMOS_COMPOSE_CLI / the chosen CLI is missing
+            return Check("compose CLI", False, exc.message, exc.remedy or "")
+        return Check("compose CLI", True, f"{cli.display()} {cli.version} ({COMPOSE_CLI_VARIABLE}="
+                                          f"{compose_cli_choice()})")
 
     @staticmethod
     def _settings_check() -> Check:
         try:
             host, port = runner_host(), prometheus_port()
-            settings.pol_dev_mode()
+            settings.flag("COMPOSE_RUNNER_PRESERVE")
         except PlanError as exc:
             return Check("compose runner settings", False, exc.message, exc.remedy or "")
         return Check("compose runner settings", True,
@@ -141,17 +145,17 @@ class ComposeDeployer(ManagedDeployer):
             return True, "buildable: official base if pullable, else a debootstrap base (about a minute, once)"
         return False, f"{image.OFFICIAL_PYTHON_IMAGE} must then be pullable (debootstrap is not installed)"
 
-    def _node_image_check(self) -> Check:
+    def _node_image_check(self, adapter: NodeAdapter) -> Check:
         try:
-            tag = image.node_image_tag()
+            node_image = adapter.image()
+            labels = node_image.labels()
         except PrerequisiteError as exc:
             return Check("node image", False, exc.message, exc.remedy or "")
-        if image_exists(tag):
-            current = image.node_image_is_current(tag)
-            return Check("node image", True, f"{tag} present" + ("" if current else
-                                                                 " (sources changed: rebuilt quickly on the next run)"))
+        if labels is not None:
+            return Check("node image", True, f"{node_image.tag} present (rebuilt on the next run when its sources "
+                                             "changed)")
         ok, how = self._buildable()
-        return Check("node image", ok, f"{tag} not built yet; {how}",
+        return Check("node image", ok, f"{node_image.tag} not built yet; {how}",
                      "" if ok else "apt-get install -y debootstrap, or run `nomos-testing image build` where the "
                                    "official python image can be pulled")
 
@@ -175,19 +179,6 @@ class ComposeDeployer(ManagedDeployer):
         return Check("free disk", free_gb >= MIN_FREE_DISK_GB, f"{free_gb:.1f} GB free at {where}",
                      f"free at least {MIN_FREE_DISK_GB:g} GB (`docker system prune`, `nomos-testing clean`)")
 
-    @staticmethod
-    def _leftovers_check() -> Check:
-        runs = labelled_runs()
-        abandoned = sorted(run_id for run_id, owner in runs.items() if not (owner and owner_alive(owner)))
-        live = len(runs) - len(abandoned)
-        extra = f"; {live} run(s) in progress" if live else ""
-        if abandoned:
-            return Check("no leftovers of earlier runs", False,
-                         f"containers/networks/volumes of {len(abandoned)} earlier run(s): "
-                         f"{', '.join(abandoned[:5])}{extra}",
-                         "run `nomos-testing clean` (or `down RUN_ID` for a cluster kept with `up`)", required=False)
-        return Check("no leftovers of earlier runs", True, f"no labelled leftovers{extra}")
-
     # Deploy ------------------------------------------------------------------------------------------
 
     async def deploy(self, topology: GeneratedTopology, run_id: str, run_dir: Path) -> ComposeCluster:
@@ -197,25 +188,24 @@ class ComposeDeployer(ManagedDeployer):
         reachable, detail = daemon_status()
         if not reachable:
             raise PrerequisiteError(f"Docker daemon not reachable: {detail}", "start dockerd; check `docker info`")
-        cli = find_compose()
+        cli = find_compose()  # a junk NOMOS_COMPOSE_CLI is a PlanError naming it
         if cli is None:
-            raise PrerequisiteError("no compose CLI (docker compose / docker-compose)",
-                                    "apt-get install docker-compose")
+            raise compose_unavailable()
         # Every setting is read before a container exists: a malformed one must not strand a started stack.
         host, pinned_prometheus = runner_host(), prometheus_port()
         preserve = settings.flag("COMPOSE_RUNNER_PRESERVE")
-        node_image = await asyncio.to_thread(image.ensure_node_image)
+        adapter = topology.adapter
+        node_image = adapter.image()
+        node_tag = await asyncio.to_thread(node_image.ensure, image.stderr_log)
         prometheus_image = await asyncio.to_thread(image.ensure_prometheus_image)
-        labels = await asyncio.to_thread(image.image_labels, node_image)
-        spec = StackSpec(
-            run_id=run_id, node_image=node_image, prometheus_image=prometheus_image,
-            node_environment=_node_environment(), owner=owner_token(),
-            kzg_params_path=image.KZG_PARAMS_IN_IMAGE if (labels or {}).get(image.KZG_LABEL) == "present" else None,
-        )
+        labels = await asyncio.to_thread(node_image.labels) or {}
+        spec = StackSpec(run_id=run_id, node_image=node_tag, prometheus_image=prometheus_image,
+                         node_environment={**adapter.environment(), **adapter.container_environment(labels)},
+                         owner=owner_token())
         compose_file = self.write_stack(topology, spec, run_dir)
         project = ComposeProject(run_id, project_name(run_id), compose_file, cli)
-        save_state(project, run_dir)
-        log_names = {n.name: n.log_name for n in topology.nodes}
+        log_names = {n.name: adapter.log_file_name(n) for n in topology.nodes}
+        ports = adapter.container_ports
         try:
             await project.up()
             containers = {c.service: c for c in await project.containers()}
@@ -223,8 +213,8 @@ class ComposeDeployer(ManagedDeployer):
             if exited:
                 raise DeploymentError(f"{len(exited)} container(s) exited during start-up: {', '.join(exited)}",
                                       "read the log tail below; `nomos-node CONFIG` prints config errors itself")
-            nodes = [NodeEndpoint(n.name, n.role, n.index, _url(self._get(containers, n.name), API_PORT),
-                                  _url(self._get(containers, n.name), TESTING_PORT)) for n in topology.nodes]
+            nodes = [NodeEndpoint(n.name, n.role, n.index, _url(self._get(containers, n.name), ports.api),
+                                  _url(self._get(containers, n.name), ports.testing)) for n in topology.nodes]
             prometheus_url = _url(self._get(containers, PROMETHEUS_SERVICE), PROMETHEUS_PORT)
         except (DockerCommandError, DeploymentError) as exc:
             error = exc if isinstance(exc, DeploymentError) else to_deployment_error(exc, f"compose up of run {run_id}")
@@ -235,19 +225,17 @@ class ComposeDeployer(ManagedDeployer):
             raise
         pinned = {name: {port: binding[1] for port, binding in c.ports.items()} for name, c in containers.items()}
         pinned_file = write_pinned_stack(topology, spec, run_dir, pinned)
-        control = ComposeNodeControl(project, pinned_file, [n.name for n in topology.nodes])
         print(f"  compose project {project.name}: {compose_file}\n  prometheus {prometheus_url}",
               file=sys.stderr, flush=True)
-        return ComposeCluster(
-            run_id=run_id, runner=self.name, nodes=nodes, control=control, prometheus_url=prometheus_url,
+        cluster = ComposeCluster(
+            run_id, run_dir, nodes, project, pinned_file, log_names, prometheus_url=prometheus_url,
             extra_report={"prometheus_url": prometheus_url, "compose_project": project.name,
                           "compose_file": str(compose_file), "compose_cli": f"{cli.display()} {cli.version}",
-                          "node_image": node_image,
-                          "prometheus_image": prometheus_image, "published_on": host,
+                          "node_image": node_tag, "prometheus_image": prometheus_image, "published_on": host,
                           "prometheus_port_pinned": pinned_prometheus is not None},
-            project=project, run_dir=run_dir, log_names=log_names,
-            preserve=preserve,
-        )
+            preserve=preserve)
+        cluster.save_state()
+        return cluster
 
     def write_stack(self, topology: GeneratedTopology, spec: StackSpec, run_dir: Path) -> Path:
         """Write node configs, Prometheus config and compose.yaml; returns the compose file."""
@@ -281,34 +269,60 @@ class ComposeDeployer(ManagedDeployer):
             await project.down()
         await asyncio.to_thread(remove_by_label, f"{RUN_LABEL}={project.run_id}")
 
-    # Managed clusters ------------------------------------------------------------------------------
+    # Clusters of other processes --------------------------------------------------------------------
 
-    def detach(self, cluster: Cluster, run_dir: Path) -> None:
-        if not isinstance(cluster, ComposeCluster):
-            raise TypeError(f"ComposeDeployer.detach needs a ComposeCluster, got {type(cluster).__name__}")
-        cluster.detached = True
-        save_state(cluster.project, run_dir.resolve())
+    def attach(self, state: RunState, topology: GeneratedTopology | None = None) -> ComposeCluster:
+        recorded = state.runner_state
+        cli = self._down_cli(recorded)
+        if cli is None:
+            raise compose_unavailable()
+        project = ComposeProject(state.run_id, str(recorded["project"]), Path(str(recorded["compose_file"])), cli)
+        nodes = [NodeEndpoint(r.name, Role(r.role), r.index, r.api_url, r.testing_url) for r in state.nodes]
+        pinned_file = Path(str(recorded.get("pinned_file") or state.run_dir / PINNED_COMPOSE_FILE))
+        return ComposeCluster(state.run_id, state.run_dir, nodes, project, pinned_file,
+                              {r.name: str(r.runner.get("log", f"{r.name}.log")) for r in state.nodes},
+                              prometheus_url=state.prometheus_url, extra_report=dict(recorded.get("extra_report", {})),
+                              intent=state.intent, detached=state.detached, pinned=set(recorded.get("pinned", [])))
 
-    def down(self, run_dir: Path) -> list[str]:
-        recorded = load_state(run_dir)
-        if recorded is None:
-            raise DeploymentError(f"no compose-run.json in {run_dir}: nothing to tear down",
-                                  "pass the RUN_ID printed by `nomos-testing up` (see `ls .runs`)")
-        run_id, project, compose_file = str(recorded["run_id"]), str(recorded["project"]), recorded["compose_file"]
-        cli = find_compose() or ComposeCli(tuple(recorded.get("compose_cli", ["docker-compose"])), "?")  # type: ignore[arg-type]
-        stopped: list[str] = []
-        if Path(str(compose_file)).is_file():
-            try:
-                ComposeProject(run_id, project, Path(str(compose_file)), cli).down_sync()
-                stopped.append(f"compose project {project}")
-            except DockerCommandError as exc:
-                stopped.append(f"compose down failed ({exc}); removed by label instead")
-        stopped += remove_by_label(f"{RUN_LABEL}={run_id}")
-        (run_dir / "compose-run.json").unlink(missing_ok=True)
-        return stopped
-
-    def clean(self) -> list[str]:
-        reachable, _ = daemon_status()
-        if not reachable:
+    def leftovers(self, entry: index.IndexEntry) -> list[Leftover]:
+        if not daemon_status()[0]:
             return []
-        return remove_abandoned_runs()
+        return [Leftover(f"{kind} of run {entry.run_id}") for kind in labelled_kinds(entry.run_id)]
+
+    async def remove_leftovers(self, entry: index.IndexEntry) -> list[str]:
+        removed: list[str] = []
+        state = read_state(entry.path)
+        if state is not None and daemon_status()[0]:
+            try:
+                cluster = self.attach(state)
+                await cluster.destroy()
+                removed.append(f"compose project {cluster.project.name}")
+            except (DockerCommandError, PrerequisiteError) as exc:
+                removed.append(f"compose down failed ({exc}); removed by label instead")
+        if daemon_status()[0]:
+            removed += await asyncio.to_thread(remove_by_label, f"{RUN_LABEL}={entry.run_id}")
+        remove_state(entry.path)
+        return removed
+
+    async def sweep(self, dry_run: bool = False) -> list[str]:
+        if not daemon_status()[0]:
+            return []
+        if dry_run:
+            return [f"resources of run {run_id}" for run_id, owner in sorted(labelled_runs().items())
+                    if not (owner and owner_alive(owner))]
+        return await asyncio.to_thread(remove_abandoned_runs)
+
+    @staticmethod
+    def _down_cli(recorded: dict[str, object]) -> ComposeCli | None:
+        """The CLI that brought the stack up, when it still works and NOMOS_COMPOSE_CLI does not name
+        another; else the one NOMOS_COMPOSE_CLI selects. Either removes the stack (both find it by the
+        compose labels); whatever is left is removed by the run label."""
+        recorded_argv = recorded.get("compose_cli")
+        argv = tuple(str(word) for word in recorded_argv) if isinstance(recorded_argv, list) else ()
+        kind = next((name for name, command in COMPOSE_COMMANDS.items() if command == argv), None)
+        choice = compose_cli_choice()
+        if kind is not None and choice in ("auto", kind):
+            cli, _ = probe_compose(kind, strict=False)
+            if cli is not None:
+                return cli
+        return find_compose()

@@ -48,7 +48,7 @@ KZG_PARAMS_IN_IMAGE = "/opt/nomos-kzg/kzgrs_test_params"
 Log = Callable[[str], None]
 
 
-def _stderr_log(message: str) -> None:
+def stderr_log(message: str) -> None:
     print(f"[image] {message}", file=sys.stderr, flush=True)
 
 
@@ -169,7 +169,7 @@ def _debootstrap_base(log: Log) -> None:
     log(f"base image {BASE_IMAGE} ready in {time.monotonic() - started:.0f} s")
 
 
-def ensure_base_image(log: Log = _stderr_log) -> str:
+def ensure_base_image(log: Log = stderr_log) -> str:
     """The local base image (Debian bookworm + python3), made once and reused."""
     if image_exists(BASE_IMAGE):
         return BASE_IMAGE
@@ -278,7 +278,7 @@ def _docker_build(context: Path, tag: str, *, labels: dict[str, str], build_args
 
 # ---------------------------------------------------------------- public API
 
-def build_node_image(tag: str | None = None, force: bool = False, log: Log = _stderr_log) -> str:
+def build_node_image(tag: str | None = None, force: bool = False, log: Log = stderr_log) -> str:
     """Build the node image (tag from versions.env, or NOMOS_TESTNET_IMAGE) and return its tag.
 
     Without `force`, an image of the same tag built from the same sources is reused as is.
@@ -310,7 +310,7 @@ def node_image_is_current(tag: str | None = None) -> bool:
     return labels is not None and labels.get(SOURCE_HASH_LABEL) == source_hash()
 
 
-def ensure_node_image(log: Log = _stderr_log) -> str:
+def ensure_node_image(log: Log = stderr_log) -> str:
     """The node image to run: built when missing; rebuilt when we built it from older sources.
     An image we did not build (no source label, e.g. a pinned NOMOS_TESTNET_IMAGE) is used as it is."""
     tag = node_image_tag()
@@ -326,7 +326,7 @@ def ensure_node_image(log: Log = _stderr_log) -> str:
     return build_node_image(tag, log=log)
 
 
-def build_prometheus_image(force: bool = False, log: Log = _stderr_log) -> str:
+def build_prometheus_image(force: bool = False, log: Log = stderr_log) -> str:
     """Prometheus: the official image when pullable, else Debian's `prometheus` package on the local base."""
     tag = prometheus_image_tag()
     if not force and image_exists(tag):
@@ -343,5 +343,5 @@ def build_prometheus_image(force: bool = False, log: Log = _stderr_log) -> str:
     return tag
 
 
-def ensure_prometheus_image(log: Log = _stderr_log) -> str:
+def ensure_prometheus_image(log: Log = stderr_log) -> str:
     return build_prometheus_image(force=False, log=log)

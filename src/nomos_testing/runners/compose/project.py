@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,9 @@ from nomos_testing.runners.compose.docker import (
     ComposeCli,
     DockerCommandError,
     arun,
-    owner_alive,
     run,
 )
+from nomos_testing.runners.shared.owner import owner_alive
 
 UP_TIMEOUT_S = 180.0
 DOWN_TIMEOUT_S = 120.0
@@ -45,16 +45,23 @@ class ComposeProject:
     def _argv(self, *args: str, compose_file: Path | None = None) -> list[str]:
         return [*self.cli.argv, "-p", self.name, "-f", str(compose_file or self.compose_file), *args]
 
+    def _env(self) -> dict[str, str]:
+        """v2 writes a progress line per container and step to stderr (four per container for `up`): an
+        error's tail would be those lines, with the daemon's message last. Quiet keeps only the message;
+        v1 ignores the variable."""
+        return {**os.environ, "COMPOSE_PROGRESS": "quiet"}
+
     async def compose(self, *args: str, timeout: float = CONTROL_TIMEOUT_S,
                       compose_file: Path | None = None) -> str:
-        _, out, _ = await arun(self._argv(*args, compose_file=compose_file), timeout=timeout)
+        _, out, _ = await arun(self._argv(*args, compose_file=compose_file), timeout=timeout, env=self._env())
         return out
 
     async def up(self) -> None:
         await self.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT_S)
 
     def down_sync(self) -> None:
-        run(self._argv("down", "-v", "--remove-orphans", "--timeout", str(STOP_GRACE_S)), timeout=DOWN_TIMEOUT_S)
+        run(self._argv("down", "-v", "--remove-orphans", "--timeout", str(STOP_GRACE_S)), timeout=DOWN_TIMEOUT_S,
+            env=self._env())
 
     async def down(self) -> None:
         await self.compose("down", "-v", "--remove-orphans", "--timeout", str(STOP_GRACE_S), timeout=DOWN_TIMEOUT_S)
@@ -74,10 +81,8 @@ class ComposeProject:
 
     async def logs(self, container_id: str, tail: int | None = None) -> str:
         argv = ["docker", "logs", *(["--tail", str(tail)] if tail else []), container_id]
-        process = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                       stderr=asyncio.subprocess.STDOUT)
-        out, _ = await asyncio.wait_for(process.communicate(), CONTROL_TIMEOUT_S)
-        return out.decode(errors="replace")
+        _, out, _ = await arun(argv, timeout=CONTROL_TIMEOUT_S, check=False, merge_stderr=True)
+        return out
 
 
 def _container_state(item: dict[str, Any]) -> ContainerState:
@@ -115,6 +120,17 @@ def remove_by_label(label_filter: str) -> list[str]:
             continue
         removed += [f"{kind} {ident[:12]}" for ident in found]
     return removed
+
+
+def labelled_kinds(run_id: str) -> list[str]:
+    """What of one run is left on the engine: "container 3f2a…", "network …", "volume …"."""
+    label = f"label={RUN_LABEL}={run_id}"
+    found = []
+    for kind, listing in (("container", ["docker", "ps", "-aq", "--filter", label]),
+                          ("network", ["docker", "network", "ls", "-q", "--filter", label]),
+                          ("volume", ["docker", "volume", "ls", "-q", "--filter", label])):
+        found += [f"{kind} {ident[:12]}" for ident in run(listing, timeout=30, check=False).stdout.split()]
+    return found
 
 
 def labelled_runs() -> dict[str, str]:

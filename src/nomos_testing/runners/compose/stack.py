@@ -14,18 +14,13 @@ from typing import Any
 
 import yaml
 
+from nomos_testing.nodes.base import NodeAdapter, NodeAddresses
 from nomos_testing.runners.compose.docker import LABEL_PREFIX, OWNER_LABEL, RUN_LABEL
 from nomos_testing.topology.model import GeneratedTopology, NodeIdentity
-from nomos_testing.topology.render import NodeAddresses, render_node_config
 
-# Fixed ports inside every container; the host side is always ephemeral (or TEST_FRAMEWORK_PROMETHEUS_PORT).
-API_PORT = 18080
-TESTING_PORT = 18081
-P2P_PORT = 3000
+# Fixed ports inside every container come from the node adapter; the host side is always ephemeral (or
+# TEST_FRAMEWORK_PROMETHEUS_PORT for Prometheus).
 PROMETHEUS_PORT = 9090
-
-CONFIG_IN_CONTAINER = "/etc/nomos/node.yaml"
-DATA_IN_CONTAINER = "/data"
 PROMETHEUS_SERVICE = "prometheus"
 NETWORK = "nomos"
 NODE_LABEL = f"{LABEL_PREFIX}.node"
@@ -61,8 +56,7 @@ class StackSpec:
     prometheus_image: str
     # literal values written into every node container's environment
     node_environment: dict[str, str] = field(default_factory=dict)
-    kzg_params_path: str | None = None  # in-image path when the node image carries KZG parameters
-    owner: str = ""  # the framework process that started the run (see docker.owner_token)
+    owner: str = ""  # the framework process that started the run (runners/shared/owner.py)
 
     @property
     def project(self) -> str:
@@ -71,26 +65,32 @@ class StackSpec:
 
 def node_addresses(topology: GeneratedTopology) -> dict[str, NodeAddresses]:
     """Listen on every interface at fixed in-container ports; peers dial each other by service name."""
+    ports = topology.adapter.container_ports
     return {
         node.name: NodeAddresses(
-            api_listen=f"0.0.0.0:{API_PORT}",
-            testing_listen=f"0.0.0.0:{TESTING_PORT}",
-            p2p_listen=f"0.0.0.0:{P2P_PORT}",
-            p2p_advertise=f"{node.name}:{P2P_PORT}",
+            api_listen=f"0.0.0.0:{ports.api}",
+            testing_listen=f"0.0.0.0:{ports.testing}",
+            p2p_listen=f"0.0.0.0:{ports.p2p}",
+            p2p_advertise=f"{node.name}:{ports.p2p}",
         )
         for node in topology.nodes
     }
 
 
+def config_in_container(adapter: NodeAdapter, node: NodeIdentity) -> str:
+    return f"{adapter.config_dir_in_container}/{adapter.config_file_name(node)}"
+
+
 def write_node_configs(topology: GeneratedTopology, run_dir: Path, chain_start_time: float) -> dict[str, Path]:
+    adapter = topology.adapter
     configs_dir = run_dir / "configs"
     configs_dir.mkdir(parents=True, exist_ok=True)
     addresses = node_addresses(topology)
     written: dict[str, Path] = {}
     for node in topology.nodes:
-        config = render_node_config(topology, node, addresses, chain_start_time, DATA_IN_CONTAINER)
-        path = configs_dir / f"{node.name}.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path = configs_dir / adapter.config_file_name(node)
+        path.write_text(adapter.render_config(topology, node, addresses, chain_start_time,
+                                              adapter.data_dir_in_container))
         path.chmod(0o644)  # read by whichever user the image runs as
         written[node.name] = path
     return written
@@ -98,13 +98,14 @@ def write_node_configs(topology: GeneratedTopology, run_dir: Path, chain_start_t
 
 def prometheus_config(topology: GeneratedTopology) -> dict[str, Any]:
     """One scrape job per node, named after the node, so `consensus_tip_height{job="validator-1"}` works."""
+    api_port = topology.adapter.container_ports.api
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "scrape_configs": [
             {
                 "job_name": node.name,
                 "metrics_path": "/metrics",
-                "static_configs": [{"targets": [f"{node.name}:{API_PORT}"],
+                "static_configs": [{"targets": [f"{node.name}:{api_port}"],
                                     "labels": {"node": node.name, "role": node.role.value}}],
             }
             for node in topology.nodes
@@ -121,24 +122,24 @@ def _published(container_port: int, host_port: int | None = None) -> str:
     return f"{host}:{host_port}:{container_port}" if host_port else f"{host}::{container_port}"
 
 
-def _node_service(node: NodeIdentity, spec: StackSpec, pinned: dict[int, int]) -> dict[str, Any]:
-    environment = dict(spec.node_environment)
-    if spec.kzg_params_path:
-        environment["NOMOS_KZGRS_PARAMS_PATH"] = spec.kzg_params_path
+def _node_service(adapter: NodeAdapter, node: NodeIdentity, spec: StackSpec, pinned: dict[int, int]
+                  ) -> dict[str, Any]:
+    ports = adapter.container_ports
+    config_path = config_in_container(adapter, node)
     return {
         "image": spec.node_image,
-        "command": [node.binary, CONFIG_IN_CONTAINER],
+        "command": adapter.command(adapter.binary_name(node.role), config_path),
         "hostname": node.name,
         "init": True,  # forwards SIGTERM to the node and reaps it: `stop` is a clean shutdown
         "restart": "no",  # an exit must stay visible: the runner reports crashed nodes
         "stop_grace_period": "5s",
-        "environment": environment,
+        "environment": dict(spec.node_environment),
         "volumes": [
-            {"type": "bind", "source": f"./configs/{node.name}.yaml", "target": CONFIG_IN_CONTAINER,
+            {"type": "bind", "source": f"./configs/{adapter.config_file_name(node)}", "target": config_path,
              "read_only": True},
-            {"type": "volume", "source": f"data-{node.name}", "target": DATA_IN_CONTAINER},
+            {"type": "volume", "source": f"data-{node.name}", "target": adapter.data_dir_in_container},
         ],
-        "ports": [_published(API_PORT, pinned.get(API_PORT)), _published(TESTING_PORT, pinned.get(TESTING_PORT))],
+        "ports": [_published(ports.api, pinned.get(ports.api)), _published(ports.testing, pinned.get(ports.testing))],
         "networks": [NETWORK],
         "labels": _labels(spec, **{NODE_LABEL: node.name, ROLE_LABEL: node.role.value}),
     }
@@ -166,7 +167,8 @@ def compose_document(topology: GeneratedTopology, spec: StackSpec,
     ephemeral host ports into fixed ones: used after the first `up` so restarts keep their URLs."""
     pinned_ports = pinned_ports or {}
     services: dict[str, Any] = {
-        node.name: _node_service(node, spec, pinned_ports.get(node.name, {})) for node in topology.nodes
+        node.name: _node_service(topology.adapter, node, spec, pinned_ports.get(node.name, {}))
+        for node in topology.nodes
     }
     services[PROMETHEUS_SERVICE] = _prometheus_service(
         spec, topology, pinned_ports.get(PROMETHEUS_SERVICE, {}).get(PROMETHEUS_PORT))
@@ -180,7 +182,7 @@ def compose_document(topology: GeneratedTopology, spec: StackSpec,
 
 def render_compose(topology: GeneratedTopology, spec: StackSpec,
                    pinned_ports: dict[str, dict[int, int]] | None = None) -> str:
-    header = HEADER.format(run_id=spec.run_id, project=spec.project, api_port=API_PORT)
+    header = HEADER.format(run_id=spec.run_id, project=spec.project, api_port=topology.adapter.container_ports.api)
     if pinned_ports:
         header += ("# This copy pins the host ports the first `up` got, so a recreated or restarted\n"
                    "# container keeps its URLs; the runner uses it for node control.\n")

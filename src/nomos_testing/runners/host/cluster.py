@@ -6,65 +6,72 @@ import atexit
 import contextlib
 import shutil
 from pathlib import Path
+from typing import Any
 
 from nomos_testing import settings
 from nomos_testing.runners.base import Cluster, NodeEndpoint
-from nomos_testing.runners.host import state
+from nomos_testing.runners.host.control import HostNodeControl
+from nomos_testing.runners.host.markers import remove_data_dirs
 from nomos_testing.runners.host.process import NodeProcess, kill_now, stop_processes, tail
+from nomos_testing.runners.shared.intent import IntendedState
+from nomos_testing.runners.shared.state import remove_state
 
 TEARDOWN_GRACE_S = 2.0
 
 
 class HostCluster(Cluster):
-    def __init__(self, run_id: str, run_dir: Path, processes: list[NodeProcess]) -> None:
-        endpoints = [
-            NodeEndpoint(name=p.name, role=p.identity.role, index=p.identity.index,
-                         api_url=f"http://{p.sockets.addresses().api_listen}",
-                         testing_url=f"http://{p.sockets.addresses().testing_listen}")
-            for p in processes
-        ]
-        super().__init__(run_id=run_id, runner="host", nodes=endpoints)
-        self.run_dir = run_dir
+    def __init__(self, run_id: str, run_dir: Path, endpoints: list[NodeEndpoint], processes: list[NodeProcess],
+                 log_names: dict[str, str], intent: IntendedState | None = None, detached: bool = False) -> None:
+        super().__init__(run_id, "host", run_dir, endpoints, intent=intent, detached=detached)
         self.processes: dict[str, NodeProcess] = {p.name: p for p in processes}
-        self.detached = False
-        self._torn_down = False
-        from nomos_testing.control.host import HostNodeControl  # control depends on this module
-
+        self.log_names = log_names  # node -> file name in logs/ (from the node adapter)
         self.control = HostNodeControl(self)
-        # Last resort if the interpreter exits without teardown (an unhandled exception in a sync caller).
-        atexit.register(self._atexit)
+        self._exit_hook = False
+        if not detached:
+            # Last resort if the interpreter exits without teardown (an unhandled exception in a sync caller,
+            # or a second Ctrl-C that force-quits).
+            atexit.register(self._atexit)
+            self._exit_hook = True
 
-    # Cluster API -------------------------------------------------------------------------------------
+    # Cluster ---------------------------------------------------------------------------------------
 
-    async def crashed(self) -> dict[str, str]:
-        crashed = {}
+    async def exited(self) -> dict[str, str]:
+        exited = {}
         for process in self.processes.values():
-            code = process.returncode()
-            if code is not None and not process.stopped_on_purpose:
-                crashed[process.name] = (f"exited with code {code}; last lines of {process.log_path}:\n"
-                                         f"{tail(process.log_path)}")
-        return crashed
+            if not process.alive():
+                code = process.returncode()
+                how = f"exited with code {code}" if code is not None else "is not running"
+                exited[process.name] = f"{how}; last lines of {process.log_path}:\n{tail(process.log_path)}"
+        return exited
 
     async def collect_logs(self, logs_dir: Path) -> None:
         logs_dir.mkdir(parents=True, exist_ok=True)
         for process in self.processes.values():
-            target = logs_dir / process.identity.log_name
+            target = logs_dir / self.log_names[process.name]
             if process.log_path.resolve() != target.resolve() and process.log_path.exists():
                 shutil.copyfile(process.log_path, target)
             target.touch(exist_ok=True)  # every node has a file, even one that never wrote a line
 
-    async def teardown(self) -> None:
-        if self._torn_down or self.detached:
-            return
+    async def _stop_everything(self) -> None:
         try:
             await stop_processes(self.processes.values(), TEARDOWN_GRACE_S)
         finally:
             self._release()
 
-    # Host specifics ----------------------------------------------------------------------------------
+    def node_runner_state(self, name: str) -> dict[str, Any]:
+        return self.processes[name].record()
+
+    def _after_detach(self) -> None:
+        for process in self.processes.values():
+            if process.sockets is not None:
+                process.sockets.close()  # the children keep their inherited copies
+                process.sockets = None
+        self._unhook()
+
+    # Host specifics --------------------------------------------------------------------------------
 
     def start_all(self) -> None:
-        """Start every node that is not running, without waiting for any of them; record them in cluster.json."""
+        """Start every node that is not running, without waiting for any of them; record them in run-state."""
         try:
             for process in self.processes.values():
                 if not process.alive():
@@ -77,49 +84,31 @@ class HostCluster(Cluster):
         self.processes[name].spawn()
         self.save_state()
 
-    @property
-    def torn_down(self) -> bool:
-        return self._torn_down
-
     def teardown_now(self) -> None:
-        """Synchronous teardown (SIGKILL) for callers without an event loop, e.g. a signal handler."""
-        if self._torn_down or self.detached:
+        """Synchronous teardown (SIGKILL) for callers without an event loop, e.g. an exit hook."""
+        if self.torn_down or self.detached:
             return
+        self.torn_down = True
         try:
             kill_now(self.processes.values())
         finally:
             self._release()
-
-    def record(self) -> list[dict[str, object]]:
-        nodes = []
-        for process in self.processes.values():
-            entry = process.record()
-            endpoint = next(n for n in self.nodes if n.name == process.name)
-            entry.update(api_url=endpoint.api_url, testing_url=endpoint.testing_url)
-            nodes.append(entry)
-        return nodes
-
-    def save_state(self, detached: bool = False) -> Path:
-        return state.write_cluster_file(self.run_dir, self.run_id, detached, self.record())
-
-    def detach(self) -> Path:
-        path = self.save_state(detached=True)
-        self.detached = True
-        for process in self.processes.values():
-            process.sockets.close()  # the children keep their inherited copies
-        atexit.unregister(self._atexit)
-        return path
+            with contextlib.suppress(OSError):
+                remove_state(self.run_dir)
 
     def _release(self) -> None:
-        self._torn_down = True
-        atexit.unregister(self._atexit)
+        self._unhook()
         for process in self.processes.values():
-            with contextlib.suppress(OSError):
-                process.sockets.close()
+            if process.sockets is not None:
+                with contextlib.suppress(OSError):
+                    process.sockets.close()
         if not settings.keep_logs():
-            state.remove_data_dirs(p.data_dir for p in self.processes.values())
-        with contextlib.suppress(OSError):
-            (self.run_dir / state.CLUSTER_FILE).unlink()
+            remove_data_dirs(p.data_dir for p in self.processes.values())
+
+    def _unhook(self) -> None:
+        if self._exit_hook:
+            atexit.unregister(self._atexit)
+            self._exit_hook = False
 
     def _atexit(self) -> None:
         with contextlib.suppress(Exception):

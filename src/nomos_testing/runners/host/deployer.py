@@ -1,64 +1,50 @@
-"""The host runner: every node is a local child process (DESIGN §1, §6)."""
+"""The host runner: every node is a local child process (docs/runners.md)."""
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 from typing import ClassVar
 
-import yaml
-
-from nomos_testing import settings
 from nomos_testing.errors import DeploymentError, PrerequisiteError
-from nomos_testing.preflight import pol_dev_mode_check, versions_check
-from nomos_testing.runners.base import Check, Cluster, ManagedDeployer
-from nomos_testing.runners.host import state
-from nomos_testing.runners.host.binaries import resolve
+from nomos_testing.nodes.base import NodeAdapter, default_adapter
+from nomos_testing.runners.base import Check, Deployer, Leftover, NodeEndpoint
 from nomos_testing.runners.host.cluster import HostCluster
-from nomos_testing.runners.host.process import NodeProcess
+from nomos_testing.runners.host.markers import (
+    MarkedProcess,
+    mark_data_dir,
+    marked_data_dirs,
+    marked_processes,
+    marker_environment,
+    orphaned,
+    remove_data_dirs,
+)
+from nomos_testing.runners.host.process import NodeProcess, stop_processes
 from nomos_testing.runners.host.sockets import NodeSockets
+from nomos_testing.runners.shared import index
+from nomos_testing.runners.shared.control import BASIC_CAPABILITIES
+from nomos_testing.runners.shared.owner import owner_token
+from nomos_testing.runners.shared.preflight import leftovers_check
+from nomos_testing.runners.shared.state import RunState, read_state, remove_state
 from nomos_testing.topology.model import GeneratedTopology, Role
-from nomos_testing.topology.render import render_node_config
 
-DEFAULT_RUNS_ROOT = Path(".runs")
-# Slot 0 starts this long after the configs are written, so that every node is up before the first slot.
-CHAIN_START_LEAD_S = 1.5
+ADOPTED_GRACE_S = 2.0
 
-class HostDeployer(ManagedDeployer):
+
+class HostDeployer(Deployer):
     name: ClassVar[str] = "host"
-
-    def __init__(self, runs_root: Path = DEFAULT_RUNS_ROOT, chain_start_lead_s: float = CHAIN_START_LEAD_S) -> None:
-        self.runs_root = runs_root
-        self.chain_start_lead_s = chain_start_lead_s
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"detach"}
 
     # Preflight ---------------------------------------------------------------------------------------
 
-    def preflight(self) -> list[Check]:
-        return [*self._binary_checks(), pol_dev_mode_check(), versions_check(), self._leftovers_check()]
-
-    def _binary_checks(self) -> list[Check]:
+    def preflight(self, adapter: NodeAdapter | None = None) -> list[Check]:
+        adapter = adapter or default_adapter()
         checks = []
         for role in (Role.VALIDATOR, Role.EXECUTOR):
-            found = resolve(role)
-            label = "nomos-node binary" if role is Role.VALIDATOR else "nomos-executor binary"
+            found = adapter.resolve_binary(role)
             detail = f"{found.path} ({found.source})" if found.path else found.source
-            checks.append(Check(label, found.path is not None, detail, found.remedy))
+            checks.append(Check(f"{found.binary} binary", found.path is not None, detail, found.remedy))
+        checks.append(leftovers_check(self))
         return checks
-
-    def _leftovers_check(self) -> Check:
-        leftovers = state.find_leftovers(self.runs_root)
-        orphans = leftovers.orphans
-        detached = len(leftovers.processes) - len(orphans)
-        extra = f"; {detached} node(s) of clusters left up with `up`" if detached else ""
-        if orphans:
-            names = ", ".join(p.describe() for p in orphans[:5])
-            return Check("no leftovers of earlier runs", False,
-                         f"{len(orphans)} node process(es) of earlier runs still running: {names}{extra}",
-                         "run `nomos-testing clean`")
-        return Check("no leftovers of earlier runs", True,
-                     f"no stray node processes under {self.runs_root}{extra}; "
-                     f"{len(leftovers.data_dirs)} kept data dir(s)")
 
     # Deploy ------------------------------------------------------------------------------------------
 
@@ -76,84 +62,103 @@ class HostDeployer(ManagedDeployer):
         """Everything but starting: binaries resolved, sockets reserved, configs and data dirs written."""
         if not topology.nodes:
             raise DeploymentError("the topology has no nodes", "configure at least one validator")
+        adapter = topology.adapter
         binaries = {}
         for role in {node.role for node in topology.nodes}:
-            found = resolve(role)
+            found = adapter.resolve_binary(role)
             if found.path is None:
                 raise PrerequisiteError(found.source, found.remedy)
             binaries[role] = found.path
         run_dir = run_dir.resolve()
-        try:
-            processes = self._prepare(topology, run_id, run_dir, binaries)
-        except OSError as exc:
-            raise DeploymentError(f"could not prepare run {run_id} in {run_dir}: {exc}",
-                                  "check free disk space, permissions and open-file limits (ulimit -n)") from exc
-        return HostCluster(run_id, run_dir, processes)
-
-    def _prepare(self, topology: GeneratedTopology, run_id: str, run_dir: Path,
-                 binaries: dict[Role, Path]) -> list[NodeProcess]:
-        configs_dir, logs_dir, data_root = run_dir / "configs", run_dir / "logs", run_dir / "data"
-        for folder in (configs_dir, logs_dir, data_root):
-            folder.mkdir(parents=True, exist_ok=True)
         reserved: dict[str, NodeSockets] = {}
         try:
+            for folder in ("configs", "logs", "data"):
+                (run_dir / folder).mkdir(parents=True, exist_ok=True)
             for node in topology.nodes:
                 reserved[node.name] = NodeSockets.reserve()
-            return self._write_configs(topology, run_id, run_dir, binaries, reserved)
-        except OSError:
+            processes = self._write_configs(topology, run_id, run_dir, binaries, reserved)
+        except OSError as exc:
             for sockets in reserved.values():
                 sockets.close()
-            raise
+            raise DeploymentError(f"could not prepare run {run_id} in {run_dir}: {exc}",
+                                  "check free disk space, permissions and open-file limits (ulimit -n)") from exc
+        endpoints = [NodeEndpoint(node.name, node.role, node.index,
+                                  f"http://{reserved[node.name].addresses().api_listen}",
+                                  f"http://{reserved[node.name].addresses().testing_listen}")
+                     for node in topology.nodes]
+        log_names = {node.name: adapter.log_file_name(node) for node in topology.nodes}
+        return HostCluster(run_id, run_dir, endpoints, processes, log_names)
 
     def _write_configs(self, topology: GeneratedTopology, run_id: str, run_dir: Path, binaries: dict[Role, Path],
                        reserved: dict[str, NodeSockets]) -> list[NodeProcess]:
-        configs_dir, logs_dir, data_root = run_dir / "configs", run_dir / "logs", run_dir / "data"
+        adapter = topology.adapter
         addresses = {name: sockets.addresses() for name, sockets in reserved.items()}
-        chain_start = time.time() + self.chain_start_lead_s
-        env = self._node_env(run_id, run_dir, logs_dir)
+        chain_start = self.chain_start_time()
+        env = {**adapter.environment(), **adapter.log_dir_environment(run_dir / "logs")}
+        owner = owner_token()
         processes = []
         for node in topology.nodes:
-            data_dir = data_root / node.name
-            state.mark_data_dir(data_dir, run_id)
-            config = render_node_config(topology, node, addresses, chain_start, str(data_dir))
-            config_path = configs_dir / f"{node.name}.yaml"
-            config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-            processes.append(NodeProcess(node, binaries[node.role], config_path, data_dir,
-                                         logs_dir / node.log_name, reserved[node.name], env))
+            data_dir = run_dir / "data" / node.name
+            mark_data_dir(data_dir, run_id)
+            config_path = run_dir / "configs" / adapter.config_file_name(node)
+            config_path.write_text(adapter.render_config(topology, node, addresses, chain_start, str(data_dir)),
+                                   encoding="utf-8")
+            sockets = reserved[node.name]
+            processes.append(NodeProcess(
+                name=node.name, argv=adapter.command(str(binaries[node.role]), str(config_path)),
+                config_path=config_path, data_dir=data_dir, log_path=run_dir / "logs" / adapter.log_file_name(node),
+                env={**env, **marker_environment(run_id, run_dir, owner, node.name)}, sockets=sockets,
+                handover=adapter.socket_handover(sockets.by_listener())))
         return processes
 
-    @staticmethod
-    def _node_env(run_id: str, run_dir: Path, logs_dir: Path) -> dict[str, str]:
-        env = dict(os.environ)  # passes POL_PROOF_DEV_MODE, NOMOS_LOG_LEVEL, NOMOS_LOG_FILTER through
-        env["NOMOS_LOG_DIR"] = str(logs_dir)
-        env[state.ENV_RUN_ID] = run_id
-        env[state.ENV_RUN_DIR] = str(run_dir)
-        env[state.ENV_OWNER] = state.owner_token()
-        return env
+    # Clusters of other processes --------------------------------------------------------------------
 
-    # Managed clusters ------------------------------------------------------------------------------
+    def attach(self, state: RunState, topology: GeneratedTopology | None = None) -> HostCluster:
+        processes = [NodeProcess.adopt(record.name, record.runner) for record in state.nodes]
+        endpoints = [NodeEndpoint(r.name, Role(r.role), r.index, r.api_url, r.testing_url) for r in state.nodes]
+        log_names = {p.name: p.log_path.name for p in processes}
+        return HostCluster(state.run_id, state.run_dir, endpoints, processes, log_names, intent=state.intent,
+                           detached=True)
 
-    def detach(self, cluster: Cluster, run_dir: Path) -> None:
-        if not isinstance(cluster, HostCluster):
-            raise TypeError(f"HostDeployer.detach needs a HostCluster, got {type(cluster).__name__}")
-        cluster.detach()
+    def leftovers(self, entry: index.IndexEntry) -> list[Leftover]:
+        found = [Leftover(f"process {p.describe()}") for p in marked_processes(entry.path)]
+        found += [Leftover(f"data dir {path}", live=False) for path in marked_data_dirs(entry.path)]
+        return found
 
-    def down(self, run_dir: Path) -> list[str]:
-        recorded = state.read_cluster_file(run_dir)
-        if recorded is None:
-            raise DeploymentError(f"no {state.CLUSTER_FILE} in {run_dir}: nothing to tear down",
-                                  "pass the RUN_ID printed by `nomos-testing up` (see `ls .runs`)")
-        stopped = state.stop_recorded(state.recorded_processes(run_dir))
-        data_dirs = [Path(node["data_dir"]) for node in recorded.get("nodes", []) if node.get("data_dir")]
-        if not settings.keep_logs():
-            state.remove_data_dirs(data_dirs)
-        (run_dir / state.CLUSTER_FILE).unlink(missing_ok=True)
-        return stopped
-
-    def clean(self) -> list[str]:
-        leftovers = state.find_leftovers(self.runs_root)
-        removed = [f"process {name}" for name in state.stop_recorded(leftovers.processes)]
-        removed += [f"data dir {path}" for path in state.remove_data_dirs(leftovers.data_dirs)]
-        for run_dir in {process.run_dir for process in leftovers.processes}:
-            (run_dir / state.CLUSTER_FILE).unlink(missing_ok=True)
+    async def remove_leftovers(self, entry: index.IndexEntry) -> list[str]:
+        removed: list[str] = []
+        data_dirs = marked_data_dirs(entry.path)
+        state = read_state(entry.path)
+        if state is not None:
+            cluster = self.attach(state)
+            removed += [f"process {entry.run_id}/{p.name} (pid {p.pid})" for p in cluster.processes.values()
+                        if p.alive()]
+            await cluster.destroy()
+        removed += await _stop_marked(marked_processes(entry.path))
+        remove_data_dirs(data_dirs)  # also the ones NOMOS_TESTS_KEEP_LOGS kept: `clean` is an explicit removal
+        removed += [f"data dir {path}" for path in data_dirs if not path.exists()]
+        remove_state(entry.path)
         return removed
+
+    async def sweep(self, dry_run: bool = False) -> list[str]:
+        strays = orphaned(marked_processes())
+        if dry_run:
+            return [f"process {p.describe()}" for p in strays]
+        removed = await _stop_marked(strays)
+        for run_dir in {p.run_dir for p in strays}:
+            removed += [f"data dir {path}" for path in remove_data_dirs(marked_data_dirs(run_dir))]
+            remove_state(run_dir)
+        return removed
+
+
+async def _stop_marked(found: list[MarkedProcess]) -> list[str]:
+    adopted = []
+    for marked in found:
+        process = NodeProcess.adopt(marked.name, {"pid": marked.pid, "create_time": marked.started_at,
+                                                  "config": "", "data_dir": "", "log": ""})
+        adopted.append(process)
+    alive = [p for p in adopted if p.alive()]
+    await stop_processes(alive, ADOPTED_GRACE_S)
+    return [f"process {marked.describe()}" for marked, process in zip(found, adopted, strict=True)
+            if process in alive]
+

@@ -1,5 +1,6 @@
 """One node as a child process: spawned in its own process group with its listening sockets inherited,
-stdout/stderr appended to its log file, stopped group-wide."""
+stdout/stderr appended to its log file, stopped group-wide. A process started by another framework process
+(a cluster left up with `up`) is adopted by pid and start time, so it can be stopped and started again."""
 
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import psutil
+from typing import Any
 
 from nomos_testing.runners.host.sockets import NodeSockets
-from nomos_testing.topology.model import NodeIdentity
+from nomos_testing.runners.shared.owner import process_start_time, same_process
 
 TAIL_LINES = 20
 
@@ -33,26 +33,6 @@ def tail(path: Path, lines: int = TAIL_LINES) -> str:
     return "\n".join(kept) if kept else "(log is empty)"
 
 
-def create_time(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-def same_process(pid: int, started_at: float) -> bool:
-    """True when `pid` still names the process that started at `started_at` (guards against pid reuse)."""
-    now = create_time(pid)
-    return now is not None and abs(now - started_at) < 1e-3 and _not_zombie(pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-
-
 def signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -60,55 +40,75 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
 
 @dataclass
 class NodeProcess:
-    identity: NodeIdentity
-    binary: Path
+    name: str
+    argv: list[str]
     config_path: Path
     data_dir: Path
     log_path: Path
-    sockets: NodeSockets
-    env: Mapping[str, str]
+    env: Mapping[str, str]            # the node's own variables (adapter, log dir, run markers)
+    sockets: NodeSockets | None = None  # None: the node binds the addresses of its config itself
+    handover: Mapping[str, str] = field(default_factory=dict)  # variables passing `sockets` to the node
     popen: subprocess.Popen[bytes] | None = None
-    started_at: float = 0.0          # psutil create_time of the current incarnation
-    stopped_on_purpose: bool = False  # a stop/kill by node control is not a crash
+    adopted_pid: int | None = None    # a process another framework process started
+    started_at: float = 0.0           # process start time of the current incarnation
     exit_codes: list[int] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.identity.name
 
     def spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env}
+        if self.sockets is not None:
+            env.update(self.handover)
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
-                [str(self.binary), str(self.config_path)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                pass_fds=self.sockets.fds(), start_new_session=True,
-                env=dict(self.env), cwd=self.data_dir,
+                self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                pass_fds=self.sockets.fds() if self.sockets is not None else (), start_new_session=True,
+                env=env, cwd=self.data_dir,
             )
-        self.started_at = create_time(self.popen.pid) or time.time()
-        self.stopped_on_purpose = False
+        self.adopted_pid = None
+        self.started_at = process_start_time(self.popen.pid) or time.time()
 
     @property
     def pid(self) -> int | None:
-        return self.popen.pid if self.popen else None
+        return self.popen.pid if self.popen is not None else self.adopted_pid
 
     def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return self.adopted_pid is not None and same_process(self.adopted_pid, self.started_at)
 
     def returncode(self) -> int | None:
         return None if self.popen is None else self.popen.poll()
 
     def send(self, sig: signal.Signals) -> None:
-        if self.alive() and self.popen is not None:
-            signal_group(self.popen.pid, sig)  # start_new_session: the pgid is the leader's pid
+        pid = self.pid
+        if pid is not None and self.alive():
+            signal_group(pid, sig)  # start_new_session: the pgid is the leader's pid
 
-    def record(self) -> dict[str, object]:
-        return {
-            "name": self.name, "role": self.identity.role.value, "index": self.identity.index,
-            "pid": self.pid, "pgid": self.pid, "create_time": self.started_at,
-            "binary": str(self.binary), "config": str(self.config_path),
-            "data_dir": str(self.data_dir), "log": str(self.log_path),
-        }
+    def reap(self, timeout_s: float) -> None:
+        """Wait (blocking, up to timeout_s) for a signalled process to be gone."""
+        if self.popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=timeout_s)
+            return
+        deadline = time.monotonic() + timeout_s
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def record(self) -> dict[str, Any]:
+        return {"pid": self.pid, "pgid": self.pid, "create_time": self.started_at, "argv": list(self.argv),
+                "config": str(self.config_path), "data_dir": str(self.data_dir), "log": str(self.log_path),
+                "env": dict(self.env)}
+
+    @classmethod
+    def adopt(cls, name: str, record: Mapping[str, Any]) -> NodeProcess:
+        """A node another framework process started, from its run-state record."""
+        process = cls(name=name, argv=[str(arg) for arg in record.get("argv", [])],
+                      config_path=Path(record["config"]), data_dir=Path(record["data_dir"]),
+                      log_path=Path(record["log"]), env={str(k): str(v) for k, v in (record.get("env") or {}).items()})
+        if record.get("pid"):
+            process.adopted_pid = int(record["pid"])
+            process.started_at = float(record.get("create_time") or 0.0)
+        return process
 
 
 async def stop_processes(processes: Iterable[NodeProcess], grace_s: float) -> None:
@@ -127,10 +127,9 @@ async def stop_processes(processes: Iterable[NodeProcess], grace_s: float) -> No
 
 def kill_now(processes: Iterable[NodeProcess]) -> None:
     """Synchronous last resort: SIGKILL whatever is still alive and reap it."""
-    stragglers = [p for p in processes if p.alive()]
-    for process in stragglers:
-        process.send(signal.SIGKILL)
-    for process in stragglers:
-        if process.popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(timeout=2)
+    targets = list(processes)
+    for process in targets:
+        if process.alive():
+            process.send(signal.SIGKILL)
+    for process in targets:
+        process.reap(timeout_s=2)

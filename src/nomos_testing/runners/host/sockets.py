@@ -1,7 +1,9 @@
-"""Listening sockets the runner binds itself and hands to node processes (`listen_fd`, `pass_fds`).
+"""Listening sockets the runner binds itself and hands to node processes (`pass_fds`, and the node adapter's
+hand-over variable, e.g. `NOMOS_LISTEN_FDS`).
 
 Binding port 0 in this process and keeping the socket open until teardown means there is no window in
-which another process could take the port, and no retry is ever needed.
+which another process could take the port, no retry is ever needed, and a restarted node gets the very same
+socket (connections that arrive while it is down wait in the backlog).
 """
 
 from __future__ import annotations
@@ -9,15 +11,19 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from nomos_testing.topology.render import NodeAddresses
+from nomos_testing.nodes.base import NodeAddresses
 
 LOOPBACK = "127.0.0.1"
 BACKLOG = 128
 
 
 def listen_loopback() -> socket.socket:
-    sock = socket.create_server((LOOPBACK, 0), backlog=BACKLOG)
-    return sock
+    return socket.create_server((LOOPBACK, 0), backlog=BACKLOG)
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"{host}:{port}"
 
 
 @dataclass
@@ -44,16 +50,13 @@ class NodeSockets:
     def fds(self) -> tuple[int, ...]:
         return tuple(sock.fileno() for sock in self.all())
 
-    def addresses(self) -> NodeAddresses:
-        def where(sock: socket.socket) -> str:
-            host, port = sock.getsockname()[:2]
-            return f"{host}:{port}"
+    def by_listener(self) -> dict[str, int]:
+        """Inherited descriptors by listener name, as node adapters hand them over."""
+        return {"api": self.api.fileno(), "testing_api": self.testing.fileno(), "network": self.p2p.fileno()}
 
-        return NodeAddresses(
-            api_listen=where(self.api), testing_listen=where(self.testing),
-            p2p_listen=where(self.p2p), p2p_advertise=where(self.p2p),
-            api_fd=self.api.fileno(), testing_fd=self.testing.fileno(), p2p_fd=self.p2p.fileno(),
-        )
+    def addresses(self) -> NodeAddresses:
+        return NodeAddresses(api_listen=_address(self.api), testing_listen=_address(self.testing),
+                             p2p_listen=_address(self.p2p), p2p_advertise=_address(self.p2p))
 
     def close(self) -> None:
         for sock in self.all():

@@ -1,0 +1,29 @@
+"""What workloads and expectations have in common as plug-ins: a kind name, a parameter schema declared once,
+the runner capabilities they need, and construction from validated parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+from nomos_testing.params import ParamSchema
+
+
+class Component:
+    """Base of every workload and expectation kind (see `plugins.Registries`)."""
+
+    kind: ClassVar[str] = ""
+    params: ClassVar[ParamSchema] = ParamSchema()
+    # Node-control capabilities the runner must offer (e.g. "restart", "partition"); checked before deployment.
+    requires: ClassVar[frozenset[str]] = frozenset()
+    summary: ClassVar[str] = ""
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Self:
+        """Build from parameters that `params` has already checked and completed with defaults."""
+        return cls(**params)
+
+    @property
+    def name(self) -> str:
+        """How results of this instance are named in the report (the kind, unless overridden)."""
+        return self.kind

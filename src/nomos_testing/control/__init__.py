@@ -1,1 +1,0 @@
-"""Node control per runner (DESIGN §2): restart, stop, start, kill."""

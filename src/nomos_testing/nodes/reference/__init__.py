@@ -1,0 +1,1 @@
+"""The adapter of the project's own reference node (`nomos-node`, `nomos-executor`; src/nomos_node)."""

@@ -1,0 +1,95 @@
+"""The reference node's adapter: its keys (docs/node-config.md), YAML config, binaries, image and API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import yaml
+
+from nomos_testing import settings
+from nomos_testing.nodes.base import NodeAdapter, NodeAddresses, NodeImage
+from nomos_testing.nodes.binaries import Resolution, find_binary
+from nomos_testing.nodes.reference import keys
+from nomos_testing.nodes.reference.config import node_config
+from nomos_testing.topology.model import NodeIdentity, Role, WalletAccount
+
+if TYPE_CHECKING:
+    from nomos_testing.scenario.plan import ScenarioPlan
+    from nomos_testing.topology.model import GeneratedTopology
+
+STAKE_PER_NODE = 1000
+EPOCH_DEFAULTS = {"stake_distribution_stabilization": 3, "period_nonce_buffer": 3, "period_nonce_stabilization": 4}
+BINARY_BY_ROLE = {Role.VALIDATOR: "nomos-node", Role.EXECUTOR: "nomos-executor"}
+BINARY_ENV_BY_ROLE = {Role.VALIDATOR: "NOMOS_NODE_BIN", Role.EXECUTOR: "NOMOS_EXECUTOR_BIN"}
+PASSED_THROUGH = ("NOMOS_LOG_LEVEL", "NOMOS_LOG_FILTER")
+LISTEN_FDS_VARIABLE = "NOMOS_LISTEN_FDS"  # api=<fd>,testing_api=<fd>,network=<fd> (docs/node-config.md)
+
+
+class ReferenceNodeAdapter(NodeAdapter):
+    name: ClassVar[str] = "reference"
+
+    def node_identity(self, seed: int, name: str, role: Role, index: int, ordinal: int) -> NodeIdentity:
+        key_seed = keys.node_key_seed(seed, name)
+        return NodeIdentity(name=name, role=role, index=index, ordinal=ordinal, stake=STAKE_PER_NODE,
+                            keys={"key_seed": key_seed.hex(), "signing_pk": keys.signing_pk(key_seed),
+                                  "vrf_pk": keys.vrf_pk(key_seed)})
+
+    def wallet(self, seed: int, index: int, value: int) -> WalletAccount:
+        secret = keys.wallet_secret(seed, index)
+        return WalletAccount(index=index, secret_key=secret.hex(), pk=keys.ed25519_public(secret).hex(), value=value)
+
+    def genesis(self, plan: ScenarioPlan, nodes: tuple[NodeIdentity, ...],
+                wallets: tuple[WalletAccount, ...]) -> dict[str, Any]:
+        return {
+            "slot_duration": plan.slot_duration,
+            "active_slot_coeff": plan.active_slot_coeff,
+            "security_param": plan.security_param,
+            "epoch": dict(EPOCH_DEFAULTS),
+            "stake_notes": [{"value": n.stake, "vrf_pk": n.keys["vrf_pk"], "signing_pk": n.keys["signing_pk"]}
+                            for n in nodes],
+            "wallet_notes": [{"value": w.value, "pk": w.pk} for w in wallets],
+        }
+
+    def render_config(self, topology: GeneratedTopology, node: NodeIdentity, addresses: Mapping[str, NodeAddresses],
+                      chain_start_time: float, data_dir: str) -> str:
+        config = node_config(topology, node, addresses, chain_start_time, data_dir)
+        return yaml.safe_dump(config, sort_keys=False)
+
+    def binary_name(self, role: Role) -> str:
+        return BINARY_BY_ROLE[role]
+
+    def resolve_binary(self, role: Role) -> Resolution:
+        return find_binary(BINARY_BY_ROLE[role], BINARY_ENV_BY_ROLE[role],
+                           "install the project (`make venv`, or `pip install -e .`)")
+
+    def log_file_name(self, node: NodeIdentity) -> str:
+        return f"{BINARY_BY_ROLE[node.role]}-{node.index}.log"
+
+    def environment(self) -> dict[str, str]:
+        # An empty hand-over variable means "bind the config's addresses": a value inherited from the
+        # framework's own environment must never reach a node that was not handed sockets.
+        env = {"POL_PROOF_DEV_MODE": "true" if settings.pol_dev_mode() else "false", LISTEN_FDS_VARIABLE: ""}
+        env.update({name: value for name in PASSED_THROUGH if (value := settings.raw(name)) is not None})
+        return env
+
+    def log_dir_environment(self, logs_dir: Path) -> dict[str, str]:
+        return {"NOMOS_LOG_DIR": str(logs_dir)}
+
+    def socket_handover(self, fds: Mapping[str, int]) -> dict[str, str]:
+        return {LISTEN_FDS_VARIABLE: ",".join(f"{name}={fd}" for name, fd in fds.items())}
+
+    def image(self) -> NodeImage:
+        from nomos_testing.nodes.reference import image
+
+        return NodeImage(tag=image.node_image_tag(), ensure=image.ensure_node_image,
+                         build=lambda log: image.build_node_image(force=True, log=log),
+                         labels=lambda: image.image_labels(image.node_image_tag()))
+
+    def container_environment(self, image_labels: Mapping[str, str]) -> dict[str, str]:
+        from nomos_testing.nodes.reference import image
+
+        if image_labels.get(image.KZG_LABEL) == "present":
+            return {"NOMOS_KZGRS_PARAMS_PATH": image.KZG_PARAMS_IN_IMAGE}
+        return {}

@@ -1,0 +1,57 @@
+"""Helpers the framework tests share (importable: `from tests.framework.support import …`)."""
+
+from __future__ import annotations
+
+import stat
+import sys
+from pathlib import Path
+
+import psutil
+
+from nomos_testing.topology.model import GeneratedTopology, Layout, NodeIdentity, Role
+
+FAKE_NODE = Path(__file__).with_name("fake_node.py")
+
+
+def write_fake_node(folder: Path) -> Path:
+    """An executable that runs the fake node with this interpreter (the runner needs one path to exec)."""
+    path = folder / "fake-node"
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_NODE}" "$@"\n', encoding="utf-8")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def dials_for(layout: Layout, names: list[str]) -> dict[str, tuple[str, ...]]:
+    if layout is Layout.STAR:
+        return {name: (names[0],) for name in names[1:]}
+    if layout is Layout.CHAIN:
+        return {names[i]: (names[i - 1],) for i in range(1, len(names))}
+    return {names[i]: tuple(names[:i]) for i in range(1, len(names))}
+
+
+def plain_topology(validators: int, executors: int = 0, layout: Layout = Layout.STAR,
+                   slot_duration: float = 1.0) -> GeneratedTopology:
+    """A topology for the fake node, which ignores keys: identities are fixed placeholders."""
+    nodes = []
+    for ordinal in range(validators + executors):
+        role = Role.VALIDATOR if ordinal < validators else Role.EXECUTOR
+        index = ordinal if role is Role.VALIDATOR else ordinal - validators
+        nodes.append(NodeIdentity(name=f"{role.value}-{index}", role=role, index=index, ordinal=ordinal, stake=1000,
+                                  keys={"key_seed": f"{ordinal:064x}", "signing_pk": "00" * 32, "vrf_pk": "00" * 48}))
+    genesis = {"slot_duration": slot_duration, "active_slot_coeff": 0.9, "security_param": 10,
+               "stake_notes": [], "wallet_notes": []}
+    return GeneratedTopology(layout=layout, nodes=tuple(nodes), wallets=(), genesis=genesis,
+                             dials=dials_for(layout, [n.name for n in nodes]))
+
+
+def node_processes_of(run_dir: Path) -> list[psutil.Process]:
+    """Live processes whose environment says they belong to run_dir (how `clean` finds them too)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("NOMOS_TESTING_RUN_DIR") == str(run_dir.resolve()) \
+                    and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
