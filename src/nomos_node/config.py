@@ -185,7 +185,7 @@ def _int(value: Any, key: str, minimum: int | None = None, maximum: int | None =
         if maximum is not None:
             bounds = f" in [{minimum}, {maximum}]"
         raise ConfigError(key, f"an integer{bounds}", _describe(value))
-    return value
+    return int(value)
 
 
 def _number(value: Any, key: str, check: Callable[[float], bool], expected: str) -> float:

@@ -79,7 +79,8 @@ def _plan(scenario: Path | None, runner: str, **overrides: Any) -> ScenarioPlan:
 
 
 def _deployer(runner: str) -> Deployer:
-    return default_registries().runners.get(runner, "--runner")()
+    deployer: Deployer = default_registries().runners.get(runner, "--runner")()
+    return deployer
 
 
 def _run_dir(out: Path | None, run_id: str) -> Path:

@@ -67,7 +67,7 @@ class Registry(Generic[T]):
         if entry is None:
             raise self._unknown(name, field_path)
         try:
-            plugin = entry.load()
+            plugin: T = entry.load()
         except Exception as exc:  # any import-time failure of third-party code
             raise PrerequisiteError(
                 f"the {self.noun} plug-in {name!r} ({entry.value}, from {self.provider(name)}) cannot be loaded: "

@@ -1,4 +1,4 @@
-"""Every environment variable the framework reads, in one place (DESIGN §4).
+"""Every environment variable the framework reads, in one place (docs/environment.md is generated from it).
 
 `docs/environment.md` is generated from `VARIABLES` (`python -m nomos_testing.settings > docs/environment.md`).
 Booleans accept 1/true/yes and 0/false/no (case-insensitive); anything else is an error naming the variable.
@@ -45,6 +45,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("NOMOS_IMAGE_DEBIAN_MIRROR", "str", "http://deb.debian.org/debian",
              "Debian mirror debootstrap uses for the local base image (when no official base can be pulled)"),
     Variable("K8S_RUNNER_PRESERVE", "bool", "false", "keep the k8s namespace after the run"),
+    Variable("XDG_STATE_HOME", "path", "~/.local/state",
+             "the run index lives in `<XDG_STATE_HOME>/nomos-testing/runs/`: `down`, `node`, `clean` and `doctor` "
+             "find every run through it, wherever its directory is"),
 )
 
 _TRUE = {"1", "true", "yes"}

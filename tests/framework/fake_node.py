@@ -3,13 +3,15 @@ teardown, detach, clean, node control): a separate process that honours the node
 (docs/node-config.md: sockets handed over in NOMOS_LISTEN_FDS or bound from `listen`, `initial_peers`,
 NOMOS_LOG_DIR) and serves `/cryptarchia/info` and `/network/info`.
 
-Switches (environment): FAKE_NODE_EXIT=<name>|all exits 3 at start; FAKE_NODE_DEAF=<name> never talks p2p.
+Switches (environment): FAKE_NODE_EXIT=<name>|all exits 3 at start; FAKE_NODE_DEAF=<name> never talks p2p;
+FAKE_NODE_SLOW_EXIT=<seconds> makes SIGTERM take that long (a teardown long enough to interrupt).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
 import time
@@ -99,6 +101,9 @@ def main() -> None:
     if os.environ.get("FAKE_NODE_EXIT") in (name, "all"):
         print(f"fatal: {name} refuses to start (FAKE_NODE_EXIT)", flush=True)
         sys.exit(3)
+    slow_exit = float(os.environ.get("FAKE_NODE_SLOW_EXIT") or 0)
+    if slow_exit:
+        signal.signal(signal.SIGTERM, lambda *_: (time.sleep(slow_exit), sys.exit(0)))
     asyncio.run(FakeNode(config).run(deaf=os.environ.get("FAKE_NODE_DEAF") == name))
 
 

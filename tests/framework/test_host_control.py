@@ -20,7 +20,7 @@ class Recorder:
     def __init__(self) -> None:
         self.kinds: list[tuple[str, str]] = []
 
-    def record(self, kind: str, **fields: object) -> None:
+    def emit(self, kind: str, **fields: object) -> None:
         self.kinds.append((kind, str(fields.get("node"))))
 
 

@@ -27,7 +27,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, object]]] = []
 
-    def record(self, kind: str, **fields: object) -> None:
+    def emit(self, kind: str, **fields: object) -> None:
         self.events.append((kind, fields))
 
 

@@ -1,5 +1,5 @@
-"""The typed report: report.json keeps the DESIGN keys, its JSON Schema file is generated from the model and
-current, JUnit reads the model, reporters are plug-ins and a broken one costs nothing else."""
+"""The typed report: report.json keeps the contract keys (docs/report.md), its JSON Schema file is generated
+from the model and current, JUnit reads the model, reporters are plug-ins and a broken one costs nothing else."""
 
 from __future__ import annotations
 

@@ -207,7 +207,7 @@ def test_json_round_trip(setup) -> None:
 
 
 def test_pol_proof_hex_is_normalised_like_every_other_field(setup) -> None:
-    # NODE_API.md: hex is accepted with 0x and in any case. The proof kept its "0x", so the block's id no longer
+    # docs/node-api.md: hex is accepted with 0x and in any case. The proof kept its "0x", so the block's id no longer
     # matched (bad_id) and the PoL could not verify.
     _, block, _ = setup
     document = copy.deepcopy(block.to_json())

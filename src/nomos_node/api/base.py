@@ -1,4 +1,4 @@
-"""Base API routes (NODE_API.md). Routes of later issues (mempool, DA data) are absent, not faked."""
+"""Base API routes (docs/node-api.md). Routes of later issues (mempool, DA data) are absent, not faked."""
 
 from __future__ import annotations
 

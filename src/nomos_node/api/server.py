@@ -22,7 +22,7 @@ def build_base_app(node: NodeView) -> web.Application:
 
 
 def build_testing_app(node: NodeView) -> web.Application:
-    # The testing routes of NODE_API.md concern DA membership and sampling (a later issue); until then the
+    # The testing routes of docs/node-api.md concern DA membership and sampling (a later issue); until then the
     # testing API serves only JSON 404/405 answers, on its own listener as the contract requires.
     app = web.Application(middlewares=[error_middleware(node.metrics)], client_max_size=MAX_BODY_BYTES)
     app[NODE_KEY] = node

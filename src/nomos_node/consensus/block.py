@@ -1,4 +1,4 @@
-"""Block and header shapes (NODE_API.md), ids, block roots, signatures and strict JSON parsing."""
+"""Block and header shapes (docs/node-api.md), ids, block roots, signatures and strict JSON parsing."""
 
 from __future__ import annotations
 
@@ -190,7 +190,8 @@ def _hex_field(value: Any, path: str, n_bytes: int | None, allow_empty: bool = F
     if not is_hex(value, n_bytes) or value in ("", "0x"):
         size = f"{2 * n_bytes} hex chars" if n_bytes else "a hex string"
         raise BlockFormatError(path, f"expected {size}, got {str(value)[:80]!r}")
-    return value[2:].lower() if value[:2] in ("0x", "0X") else value.lower()
+    text = str(value)
+    return text[2:].lower() if text[:2] in ("0x", "0X") else text.lower()
 
 
 def _non_negative_int(value: Any, path: str) -> int:

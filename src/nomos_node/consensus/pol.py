@@ -19,7 +19,7 @@ DEFAULT_POL_DIFFICULTY_BITS = 22
 NONCE_BYTES = 8
 
 
-def _prefix_state(vrf_output: bytes, slot: int) -> hashlib._Hash:  # type: ignore[name-defined]
+def _prefix_state(vrf_output: bytes, slot: int) -> hashlib.blake2b:
     state = hashlib.blake2b(digest_size=32)
     state.update(POL_DOMAIN + vrf_output + slot.to_bytes(8, "big"))
     return state

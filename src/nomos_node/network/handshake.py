@@ -11,6 +11,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from nomos_node.network.framing import FrameError, read_frame, write_frame
 from nomos_node.network.identity import LocalIdentity, peer_id_of, verify_signature
@@ -41,7 +42,7 @@ def _transcript(nonce: bytes, signer_peer_id: str, verifier_peer_id: str, genesi
     return b"|".join((_DOMAIN, nonce, signer_peer_id.encode(), verifier_peer_id.encode(), genesis_id.encode()))
 
 
-def _parse_hello(message: dict) -> tuple[RemoteHello, bytes]:
+def _parse_hello(message: dict[str, Any]) -> tuple[RemoteHello, bytes]:
     try:
         if message["type"] != "hello":
             raise ValueError(f"expected hello, got {message['type']!r}")

@@ -10,6 +10,7 @@ peer's queued targets; a worker pulls batches until the target is reached or the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ class ChainSync:
             return
         task = asyncio.ensure_future(self._worker(peer_id))
         self._running[peer_id] = task
-        task.add_done_callback(lambda _t, pid=peer_id: self._forget(pid, _t))
+        task.add_done_callback(functools.partial(self._forget, peer_id))
 
     def request_sync_all(self, reason: str) -> None:
         for peer_id in self._network.peers():

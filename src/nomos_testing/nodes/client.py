@@ -1,11 +1,11 @@
-"""Async HTTP client for one node's base and testing APIs (NODE_API.md).
+"""Async HTTP client for one node's base and testing APIs (docs/node-api.md).
 
 The framework talks to nodes only through this client, never through the node's internals.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -71,28 +71,42 @@ class NodeClient:
             raise NodeApiError(path, "this node has no testing API URL")
         return await self._request("POST", self.testing_url + path, body)
 
-    # Base API
+    # Base API: each answer is checked for its shape, a wrong one is a NodeApiError like any failure
     async def consensus_info(self) -> dict[str, Any]:
-        return await self.get("/cryptarchia/info")
+        return _shaped(await self.get("/cryptarchia/info"), dict, self.api_url + "/cryptarchia/info")
 
     async def headers(self, from_id: str | None = None, to_id: str | None = None) -> list[str]:
         params = [f"{key}={value}" for key, value in (("from", from_id), ("to", to_id)) if value]
-        return await self.get("/cryptarchia/headers" + ("?" + "&".join(params) if params else ""))
+        path = "/cryptarchia/headers" + ("?" + "&".join(params) if params else "")
+        return _shaped(await self.get(path), list, self.api_url + path)
 
     async def block(self, header_id: str) -> dict[str, Any] | None:
-        return await self.post("/storage/block", header_id)
+        answer = await self.post("/storage/block", header_id)
+        return None if answer is None else _shaped(answer, dict, self.api_url + "/storage/block")
 
     async def network_info(self) -> dict[str, Any]:
-        return await self.get("/network/info")
+        return _shaped(await self.get("/network/info"), dict, self.api_url + "/network/info")
 
     async def block_peer(self, peer_id: str) -> bool:
-        return await self.post("/da/block-peer", peer_id)
+        return _shaped(await self.post("/da/block-peer", peer_id), bool, self.api_url + "/da/block-peer")
 
     async def unblock_peer(self, peer_id: str) -> bool:
-        return await self.post("/da/unblock-peer", peer_id)
+        return _shaped(await self.post("/da/unblock-peer", peer_id), bool, self.api_url + "/da/unblock-peer")
 
     async def blacklisted_peers(self) -> list[str]:
-        return await self.get("/da/blacklisted-peers")
+        return _shaped(await self.get("/da/blacklisted-peers"), list, self.api_url + "/da/blacklisted-peers")
 
     async def metrics_text(self) -> str:
-        return await self._request("GET", self.api_url + "/metrics", as_text=True)
+        return _shaped(await self._request("GET", self.api_url + "/metrics", as_text=True), str,
+                       self.api_url + "/metrics")
+
+
+T = TypeVar("T")
+_SHAPES = {dict: "a JSON object", list: "a JSON array", bool: "true or false", str: "text"}
+
+
+def _shaped(answer: Any, shape: type[T], url: str) -> T:
+    if not isinstance(answer, shape):
+        raise NodeApiError(url, f"malformed answer: expected {_SHAPES.get(shape, shape.__name__)}, "
+                                f"got {str(answer)[:120]!r}")
+    return answer

@@ -10,7 +10,19 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+
+class EventSink(Protocol):
+    """Anything that records events like `EventLog.emit` (the run's log, or a test's recorder)."""
+
+    def emit(self, kind: str, **fields: Any) -> Any: ...
+
+
+def record_event(sink: EventSink | None, kind: str, **fields: Any) -> None:
+    """Record into `sink` when there is one (node control and readiness work without a history too)."""
+    if sink is not None:
+        sink.emit(kind, **fields)
 
 
 class EventLog:

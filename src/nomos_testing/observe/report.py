@@ -40,7 +40,7 @@ class Timings(_Model):
         return cls(**{key: round(seconds.get(key, 0.0), 3) for key in TIMING_KEYS})
 
     def total(self) -> float:
-        return sum(getattr(self, key) for key in TIMING_KEYS)
+        return float(sum(getattr(self, key) for key in TIMING_KEYS))
 
 
 class NodeSummary(_Model):
@@ -89,7 +89,7 @@ class BlockFeedStats(_Model):
 
 
 class RunReport(_Model):
-    """Verdict and figures of one run. The first keys are the DESIGN contract (`run_id` … `expectations`)."""
+    """Verdict and figures of one run. The first keys are the documented contract (docs/report.md)."""
 
     run_id: str
     runner: str

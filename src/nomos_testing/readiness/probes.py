@@ -1,5 +1,5 @@
-"""Composable readiness probes (DESIGN §3). Each probe `collect`s one sample from a node, judges it with
-`is_ready`, and explains a not-ready sample with `diagnostic` ("peers=0, expected ≥ 1").
+"""Composable readiness probes (docs/runners.md, readiness). Each probe `collect`s one sample from a node, judges
+it with `is_ready`, and explains a not-ready sample with `diagnostic` ("peers=0, expected ≥ 1").
 
 Probes may keep state (height advancing remembers the first height it saw), so build one set per node.
 """

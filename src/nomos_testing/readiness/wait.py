@@ -11,9 +11,9 @@ from typing import Any
 from nomos_testing import settings
 from nomos_testing.errors import DeploymentError, ReadinessError
 from nomos_testing.nodes.client import NodeApiError, NodeClient
+from nomos_testing.observe.events import EventSink, record_event
 from nomos_testing.params import Source, check_value
 from nomos_testing.readiness.probes import Probe, default_probes
-from nomos_testing.readiness.sink import EventSink, record_event
 from nomos_testing.runners.base import Cluster, NodeEndpoint
 from nomos_testing.scenario.fields import plan_field
 from nomos_testing.topology.model import GeneratedTopology

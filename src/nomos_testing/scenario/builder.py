@@ -80,7 +80,8 @@ class _EntryPoint:
 
     def __get__(self, instance: ScenarioBuilder | None, owner: type[ScenarioBuilder]) -> Callable[..., Any]:
         target = instance if instance is not None else owner()
-        return self._method.__get__(target, owner)
+        bound: Callable[..., Any] = self._method.__get__(target, owner)
+        return bound
 
 
 def _seconds(value: timedelta | float | int, call: str) -> float:

@@ -126,8 +126,8 @@ class Deployment:
 
 
 def node_adapter(plan: ScenarioPlan, registries: Registries | None = None) -> NodeAdapter:
-    adapter_class = (registries or default_registries()).nodes.get(plan.node, "node")
-    return adapter_class()
+    adapter: NodeAdapter = (registries or default_registries()).nodes.get(plan.node, "node")()
+    return adapter
 
 
 async def wait_cluster_ready(cluster: Cluster, topology: GeneratedTopology, plan: ScenarioPlan,

@@ -36,7 +36,7 @@ class _Lines:
         self.lines = text.splitlines()
 
     def line_of(self, key: str, section: str = "", occurrence: int = 0) -> int | None:
-        current, seen = "", {}
+        current, seen = "", dict[str, int]()
         pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
         for number, line in enumerate(self.lines, start=1):
             header = _HEADER.match(line)

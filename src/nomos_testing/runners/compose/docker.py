@@ -92,8 +92,10 @@ async def arun(argv: Sequence[str], *, timeout: float = 60.0, check: bool = True
         kill_group(process.pid)
         await process.wait()
         raise DockerCommandError(argv, None, "") from exc
-    except BaseException:  # cancelled: kill now (no await: a cancelled task must not block on the child)
+    except BaseException:  # cancelled (Ctrl-C, a cancelled run): the command must not outlive the caller
         kill_group(process.pid)
+        with contextlib.suppress(Exception, asyncio.CancelledError):  # reap it (SIGKILL: milliseconds)
+            await asyncio.wait_for(process.wait(), 5)
         raise
     code = process.returncode if process.returncode is not None else -1
     stdout, stderr = out.decode(errors="replace"), (err or b"").decode(errors="replace")

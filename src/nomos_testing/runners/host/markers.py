@@ -70,8 +70,9 @@ def marked_processes(run_dir: Path | None = None) -> list[MarkedProcess]:
                 continue
             if proc.status() == psutil.STATUS_ZOMBIE:
                 continue
-            found.append(MarkedProcess(proc.info["pid"], proc.info["create_time"], env.get(ENV_NODE, proc.info["name"]),
-                                       env.get(ENV_RUN_ID, "?"), Path(marked_dir), env.get(ENV_OWNER, "")))
+            name = env.get(ENV_NODE) or str(proc.info["name"])
+            found.append(MarkedProcess(proc.info["pid"], proc.info["create_time"], name, env.get(ENV_RUN_ID, "?"),
+                                       Path(marked_dir), env.get(ENV_OWNER, "")))
     return found
 
 

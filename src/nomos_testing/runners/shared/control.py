@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from nomos_testing.errors import NodeControlError
-from nomos_testing.readiness.sink import EventSink, record_event
+from nomos_testing.observe.events import EventSink, record_event
 from nomos_testing.runners.shared.intent import IntendedState, NodeState
 
 BASIC_CAPABILITIES = frozenset({"stop", "start", "kill", "restart"})
@@ -89,7 +89,7 @@ class NodeControl(ABC):
 
     async def _down(self, name: str, state: NodeState, event: str | None) -> None:
         self._check(name)
-        self.intent.set(name, state)  # first: a node going down on purpose must never look like a crash
+        self.intent.change(name, state)  # first: a node going down on purpose must never look like a crash
         try:
             fields = await self._stop_node(name, graceful=state is NodeState.STOPPED)
         finally:
@@ -102,7 +102,7 @@ class NodeControl(ABC):
         if await self._is_running(name):
             raise NodeControlError(f"node control: {name} is already running", f"stop {name} first")
         fields = await self._start_node(name)
-        self.intent.set(name, NodeState.RUNNING)
+        self.intent.change(name, NodeState.RUNNING)
         self._changed()
         if event:
             self._record(event, name, **fields)

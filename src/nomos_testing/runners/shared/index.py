@@ -15,11 +15,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nomos_testing import settings
 from nomos_testing.runners.shared.owner import owner_alive, owner_token
 
 
 def index_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    base = settings.raw("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "nomos-testing" / "runs"
 
 

@@ -36,7 +36,7 @@ class IntendedState:
     def all_running(cls, names: list[str]) -> IntendedState:
         return cls({name: NodeState.RUNNING for name in names})
 
-    def set(self, node: str, state: NodeState) -> None:
+    def change(self, node: str, state: NodeState) -> None:
         if node not in self.states:
             raise KeyError(node)
         self.states[node] = state

@@ -15,7 +15,7 @@ START_TIME_TOLERANCE_S = 0.002
 
 def process_start_time(pid: int) -> float | None:
     try:
-        return psutil.Process(pid).create_time()
+        return float(psutil.Process(pid).create_time())
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return None
 
@@ -40,7 +40,7 @@ def same_process(pid: int, started_at: float) -> bool:
     if started is None or abs(started - started_at) > START_TIME_TOLERANCE_S:
         return False
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 
