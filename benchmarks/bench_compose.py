@@ -29,6 +29,7 @@ from nomos_testing.runners.compose import image
 from nomos_testing.runners.compose.deployer import ComposeDeployer
 from nomos_testing.runners.host import HostDeployer
 from nomos_testing.scenario.plan import ScenarioPlan, TopologySpec
+from nomos_testing.scenario.resolve import resolve_plan
 from nomos_testing.topology.generate import generate_topology
 
 TARGET_WARM_4_S = 15.0
@@ -56,8 +57,8 @@ def cold_build() -> dict[str, float]:
 
 async def start_to_ready(deployer: Deployer, nodes: int, root: Path) -> tuple[float, float]:
     executors = 1 if nodes > 1 else 0
-    plan = ScenarioPlan(topology=TopologySpec(validators=nodes - executors, executors=executors), seed=nodes,
-                        slot_duration=1.0)
+    plan = resolve_plan(ScenarioPlan(topology=TopologySpec(validators=nodes - executors, executors=executors),
+                                     seed=nodes, slot_duration=1.0))
     topology = generate_topology(plan)
     run_id = f"bench-{deployer.name}-{nodes}-{os.getpid()}"
     began = time.monotonic()

@@ -26,11 +26,13 @@ from pathlib import Path
 
 import psutil
 
-from nomos_testing.client import NodeApiError, NodeClient
+from nomos_testing.nodes.client import NodeApiError, NodeClient
+from nomos_testing.observe.report import RunReport
 from nomos_testing.readiness import HttpUp, PeersAtLeast, Probe, ReadinessTimeouts, wait_ready
 from nomos_testing.runners.host import HostCluster, HostDeployer
-from nomos_testing.scenario.lifecycle import ScenarioRun
 from nomos_testing.scenario.plan import ComponentSpec, ScenarioPlan, TopologySpec
+from nomos_testing.scenario.resolve import resolve_plan
+from nomos_testing.scenario.run import ScenarioRun
 from nomos_testing.topology.generate import generate_topology
 from nomos_testing.topology.model import GeneratedTopology
 
@@ -40,8 +42,8 @@ SEQUENTIAL_POLL_S = 0.1           # and its poll interval
 
 def plan_for(nodes: int, **extra: object) -> ScenarioPlan:
     executors = 1 if nodes > 1 else 0
-    return ScenarioPlan(topology=TopologySpec(validators=nodes - executors, executors=executors), seed=nodes,
-                        **extra)  # type: ignore[arg-type]
+    return resolve_plan(ScenarioPlan(topology=TopologySpec(validators=nodes - executors, executors=executors),
+                                     seed=nodes, **extra))  # type: ignore[arg-type]
 
 
 def http_and_peers(topology: GeneratedTopology, name: str) -> list[Probe]:
@@ -57,7 +59,7 @@ def timeouts(nodes: int) -> ReadinessTimeouts:
 async def parallel_start(nodes: int, root: Path) -> dict[str, float]:
     topology = generate_topology(plan_for(nodes))
     began = time.monotonic()
-    cluster = await HostDeployer(root).deploy(topology, f"par-{nodes}", root / f"par-{nodes}")
+    cluster = await HostDeployer().deploy(topology, f"par-{nodes}", root / f"par-{nodes}")
     try:
         original = await wait_ready(cluster, topology, timeouts(nodes), probes=http_and_peers, started_at=began)
         full = await wait_ready(cluster, topology, timeouts(nodes), started_at=began)
@@ -80,7 +82,7 @@ async def _http_up(client: NodeClient, deadline: float) -> None:
 async def sequential_start(nodes: int, root: Path) -> dict[str, float]:
     topology = generate_topology(plan_for(nodes))
     began = time.monotonic()
-    cluster: HostCluster = HostDeployer(root).prepare(topology, f"seq-{nodes}", root / f"seq-{nodes}")
+    cluster: HostCluster = HostDeployer().prepare(topology, f"seq-{nodes}", root / f"seq-{nodes}")
     try:
         for endpoint in cluster.nodes:
             cluster.start_one(endpoint.name)
@@ -97,7 +99,7 @@ async def sequential_start(nodes: int, root: Path) -> dict[str, float]:
 
 async def teardown_time(nodes: int, root: Path) -> float:
     topology = generate_topology(plan_for(nodes))
-    cluster = await HostDeployer(root).deploy(topology, f"down-{nodes}", root / f"down-{nodes}")
+    cluster = await HostDeployer().deploy(topology, f"down-{nodes}", root / f"down-{nodes}")
     try:
         await wait_ready(cluster, topology, timeouts(nodes))
     finally:
@@ -110,13 +112,13 @@ async def teardown_time(nodes: int, root: Path) -> float:
     return took
 
 
-async def scenario_run(nodes: int, duration_s: float, root: Path, run_id: str) -> tuple[dict, float, float]:
+async def scenario_run(nodes: int, duration_s: float, root: Path, run_id: str) -> tuple[RunReport, float, float]:
     """A real run through the lifecycle; returns (report, CPU seconds of this process, wall seconds)."""
     plan = plan_for(nodes, name=run_id, duration_s=duration_s,
                     expectations=(ComponentSpec("consensus_liveness", {"min_fraction": 0.5}),))
     me = psutil.Process()
     cpu_before, wall_before = sum(me.cpu_times()[:2]), time.monotonic()
-    result = await ScenarioRun(plan, HostDeployer(root), root / run_id, run_id).run()
+    result = await ScenarioRun(plan, HostDeployer(), root / run_id, run_id).run()
     cpu = sum(me.cpu_times()[:2]) - cpu_before
     return result.report, cpu, time.monotonic() - wall_before
 
@@ -178,14 +180,14 @@ async def run(quick: bool, sizes: list[int], parts: set[str], root: Path, say: C
         report, cpu, wall = await scenario_run(4, duration, root, "cpu-run")
         share = cpu / wall
         say(f"\nframework CPU over a {duration:g} s scenario run (3+1 nodes, wall {wall:.1f} s incl. deploy and "
-            f"teardown): {cpu:.2f} CPU s = {100 * share:.1f}% of one core; verdict passed={report.get('passed')}")
+            f"teardown): {cpu:.2f} CPU s = {100 * share:.1f}% of one core; verdict passed={report.passed}")
         targets.append([f"framework CPU, {duration:g} s run", f"{100 * share:.1f}% of a core", "(figure)"])
 
     if "liveness" in parts:
         report, _, wall = await scenario_run(64, 60.0, root, "liveness-64")
-        passed = bool(report.get("passed"))
-        liveness = next((e for e in report.get("expectations", []) if e.get("name") == "consensus_liveness"), {})
-        say(f"\n64 nodes, 60 s run: passed={passed}; {liveness.get('message', report.get('error', ''))}")
+        passed = report.passed
+        liveness = next((e for e in report.expectations if e.name == "consensus_liveness"), None)
+        say(f"\n64 nodes, 60 s run: passed={passed}; {liveness.message if liveness else report.error}")
         targets.append(["64 nodes pass liveness", f"passed={passed} (wall {wall:.0f} s)", _check(passed)])
         missed += not passed
     say("\n" + table(["target", "measured", "status"], targets))

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS, solve_pol
-from tests.node.helpers import LocalNetwork, NodeProcess, http, ready, wait_until
+from nomos_node.devnet import LocalNetwork, NodeProcess, http, ready, wait_until
 
 MIB = 1024 * 1024
 F = 0.9

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.node.helpers import LocalNetwork, NodeProcess, http, ready, wait_until
+from nomos_node.devnet import LocalNetwork, NodeProcess, http, ready, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

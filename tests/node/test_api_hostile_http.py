@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.node.helpers import LocalNetwork, NodeProcess, http, ready, wait_until
+from nomos_node.devnet import LocalNetwork, NodeProcess, http, ready, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.node.helpers import LocalNetwork, NodeProcess, ready, wait_until
+from nomos_node.devnet import LocalNetwork, NodeProcess, ready, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

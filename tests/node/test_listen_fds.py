@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from nomos_node.config import HostPort, NetworkConfig
+from nomos_node.devnet import NODE_BIN, LocalNetwork, NodeProcess, http, ready, wait_until
 from nomos_node.node import _advertise
-from tests.node.helpers import NODE_BIN, LocalNetwork, NodeProcess, http, ready, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.node.helpers import EXECUTOR_BIN, NODE_BIN, LocalNetwork, ready, wait_until
+from nomos_node.devnet import EXECUTOR_BIN, NODE_BIN, LocalNetwork, ready, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

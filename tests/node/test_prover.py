@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.node.helpers import LocalNetwork, http, ready, wait_until
+from nomos_node.devnet import LocalNetwork, http, ready, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -1,7 +1,9 @@
-"""Spawn small networks of real `nomos-node` processes on loopback for integration tests and benchmarks.
+"""A small local network of real `nomos-node` processes on loopback: the node's integration tests, its
+benchmarks and anyone experimenting with the node by hand use it (the framework's host runner does the same
+for scenarios, through its own code).
 
 Ports are never guessed: the parent binds every listener itself (port 0) and hands the sockets to the node
-through `listen_fd` + `pass_fds`, keeping them open so a restarted node gets the very same ports.
+through the config's `listen_fd` + `pass_fds`, keeping them open so a restarted node gets the very same ports.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import yaml
 
 from nomos_node.crypto.keys import NodeKeys
 
-REPO = Path(__file__).resolve().parents[2]
 NODE_BIN = Path(sys.executable).parent / "nomos-node"
 EXECUTOR_BIN = Path(sys.executable).parent / "nomos-executor"
 
@@ -57,7 +58,7 @@ def _listener() -> socket.socket:
 
 
 def _port(sock: socket.socket) -> int:
-    return sock.getsockname()[1]
+    return int(sock.getsockname()[1])
 
 
 def http(method: str, url: str, body: bytes | None = None, timeout: float = 5.0,
@@ -152,7 +153,8 @@ class NodeProcess:
         return body
 
     def info(self) -> dict[str, Any]:
-        return self.get("/cryptarchia/info")
+        info: dict[str, Any] = self.get("/cryptarchia/info")
+        return info
 
     def log_text(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
