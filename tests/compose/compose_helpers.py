@@ -6,6 +6,7 @@ import subprocess
 
 from nomos_testing.runners.compose.docker import RUN_LABEL
 from nomos_testing.scenario.builder import scenario
+from nomos_testing.scenario.resolve import resolve_plan
 from nomos_testing.topology.generate import generate_topology
 from nomos_testing.topology.model import GeneratedTopology
 
@@ -13,7 +14,7 @@ from nomos_testing.topology.model import GeneratedTopology
 def make_topology(validators: int = 2, executors: int = 0, seed: int = 7) -> GeneratedTopology:
     plan = scenario(name="compose-test", validators=validators, executors=executors, seed=seed,
                     slot_duration=1.0, active_slot_coeff=0.9)
-    return generate_topology(plan)
+    return generate_topology(resolve_plan(plan))
 
 
 def labelled(kind: str, run_id: str) -> list[str]:

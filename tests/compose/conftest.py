@@ -1,18 +1,29 @@
 """Fixtures of the compose runner tests: a reachable Docker engine (else skip with the reason — a
-failure under CI=true, see tests/conftest.py), the images built once per session, small topologies."""
+failure under CI=true, see tests/conftest.py), the images built once per session, small topologies, and
+`compose_cli`, which runs a test once per compose CLI (v1 `docker-compose`, v2 `docker compose`)."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from nomos_testing.runners.compose import image
-from nomos_testing.runners.compose.docker import RUN_LABEL, daemon_status, find_compose
+from nomos_testing.runners.compose.docker import (
+    COMPOSE_CLI_VARIABLE,
+    RUN_LABEL,
+    ComposeCli,
+    compose_unavailable,
+    daemon_status,
+    find_compose,
+)
 
 pytestmark = pytest.mark.compose
+
+COMPOSE_CLIS = ("v1", "v2")
 
 
 @pytest.fixture(scope="session")
@@ -20,8 +31,19 @@ def docker_engine() -> None:
     reachable, detail = daemon_status()
     if not reachable:
         pytest.skip(f"compose tests need a Docker engine: {detail} (start dockerd; .ci/run does)")
-    if find_compose() is None:
-        pytest.skip("compose tests need `docker compose` or `docker-compose`")
+
+
+@pytest.fixture(params=COMPOSE_CLIS)
+def compose_cli(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ComposeCli:
+    """The test runs with NOMOS_COMPOSE_CLI set to v1, then v2 (also in the processes it starts). A CLI
+    that is missing skips the test with the reason and the fix (in CI a skip fails: CI installs both)."""
+    monkeypatch.setenv(COMPOSE_CLI_VARIABLE, request.param)
+    cli = find_compose()
+    if cli is None:
+        missing = compose_unavailable()
+        pytest.skip(f"compose {request.param} is not available: {missing.message} (fix: {missing.remedy})")
+    assert cli.generation == request.param, cli
+    return cli
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +61,8 @@ def _dev_mode(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def unique_run_id(request: pytest.FixtureRequest) -> Iterator[str]:
-    run_id = f"t-{request.node.name[:20]}-{os.getpid()}-{os.urandom(3).hex()}".lower().replace("_", "-")
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_"))
+    run_id = f"t-{name[:24].strip('-')}-{os.getpid()}-{os.urandom(3).hex()}"
     yield run_id
     # never leave anything behind, whatever the test did
     subprocess.run(["sh", "-c", f"docker rm -f -v $(docker ps -aq --filter label={RUN_LABEL}={run_id}) "

@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from compose_helpers import make_topology
 
 from nomos_testing.errors import PlanError
+from nomos_testing.nodes.reference.adapter import ReferenceNodeAdapter
 from nomos_testing.runners.compose import deployer as compose_deployer
-from nomos_testing.runners.compose.docker import RUN_LABEL, find_compose
+from nomos_testing.runners.compose.docker import RUN_LABEL, ComposeCli
 from nomos_testing.runners.compose.stack import (
-    API_PORT,
     PROMETHEUS_SERVICE,
-    TESTING_PORT,
     StackSpec,
     project_name,
     write_pinned_stack,
     write_stack,
 )
+from tests.compose.compose_helpers import make_topology
+
+API_PORT = ReferenceNodeAdapter.container_ports.api
+TESTING_PORT = ReferenceNodeAdapter.container_ports.testing
 
 
 def _spec(run_id: str = "smoke-20260101-abc") -> StackSpec:
@@ -47,7 +50,7 @@ def test_stack_files_in_run_dir(tmp_path: Path) -> None:
         service = document["services"][name]
         config = yaml.safe_load((tmp_path / "configs" / f"{name}.yaml").read_text())
         # listen everywhere inside the container, advertise the service name, no inherited sockets
-        assert config["api"] == {"listen": f"0.0.0.0:{API_PORT}", "listen_fd": None}
+        assert config["api"] == {"listen": f"0.0.0.0:{API_PORT}"}
         assert config["network"]["advertise"] == f"{name}:3000"
         assert config["storage"]["data_dir"] == "/data"
         assert config["genesis"]["chain_start_time"] == 1000.0
@@ -82,21 +85,36 @@ def test_pinned_copy_fixes_the_discovered_ports(tmp_path: Path) -> None:
     assert services[PROMETHEUS_SERVICE]["ports"] == ["${COMPOSE_RUNNER_HOST:-127.0.0.1}:40003:9090"]
 
 
-def test_compose_cli_accepts_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cli = find_compose()
-    if cli is None:
-        pytest.skip("no compose CLI (docker compose / docker-compose) to validate the file with")
+def _binding(entry: str | dict[str, object]) -> tuple[str, str, int]:
+    """(host ip, host port or "" for ephemeral, container port) of a port as `config` prints it:
+    v1 `127.0.0.1::9090/tcp`, v2 `{host_ip: 127.0.0.1, target: 9090, published: "45999"}`."""
+    if isinstance(entry, dict):
+        return str(entry.get("host_ip", "")), str(entry.get("published", "") or ""), int(str(entry["target"]))
+    host_ip, published, target = entry.split("/")[0].rsplit(":", 2)
+    return host_ip, published, int(target)
+
+
+def test_compose_cli_accepts_the_file(compose_cli: ComposeCli, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     compose_file = write_stack(make_topology(validators=2), _spec(), tmp_path, chain_start_time=1.0)
+
+    def resolved() -> dict[str, Any]:
+        done = subprocess.run([*compose_cli.argv, "-p", "nomos-validate", "-f", str(compose_file), "config"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert str(tmp_path / "configs" / "validator-0.yaml") in done.stdout  # relative mounts resolve to the run dir
+        return yaml.safe_load(done.stdout)["services"]
+
+    # unset: `${TEST_FRAMEWORK_PROMETHEUS_PORT:-}` interpolates to nothing, an ephemeral port on the default host
+    services = resolved()
+    assert [_binding(p) for p in services[PROMETHEUS_SERVICE]["ports"]] == [("127.0.0.1", "", 9090)]
+    assert sorted(_binding(p) for p in services["validator-0"]["ports"]) == [("127.0.0.1", "", API_PORT),
+                                                                              ("127.0.0.1", "", TESTING_PORT)]
     monkeypatch.setenv("COMPOSE_RUNNER_HOST", "127.0.0.2")
     monkeypatch.setenv("TEST_FRAMEWORK_PROMETHEUS_PORT", "45999")
-    done = subprocess.run([*cli.argv, "-p", "nomos-validate", "-f", str(compose_file), "config"],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    resolved = yaml.safe_load(done.stdout)
-    prometheus_ports = resolved["services"][PROMETHEUS_SERVICE]["ports"]
-    assert any(str(p.get("published") if isinstance(p, dict) else p).find("45999") >= 0 for p in prometheus_ports)
-    assert "127.0.0.2" in done.stdout
-    assert str(tmp_path / "configs" / "validator-0.yaml") in done.stdout  # relative mounts resolve to the run dir
+    services = resolved()
+    assert [_binding(p) for p in services[PROMETHEUS_SERVICE]["ports"]] == [("127.0.0.2", "45999", 9090)]
+    assert {_binding(p)[0] for p in services["validator-1"]["ports"]} == {"127.0.0.2"}
 
 
 @pytest.mark.parametrize(("name", "value", "field"), [
