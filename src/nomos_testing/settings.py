@@ -42,6 +42,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("COMPOSE_RUNNER_HOST", "str", "127.0.0.1", "host address that published container ports bind to"),
     Variable("COMPOSE_RUNNER_PRESERVE", "bool", "false", "keep the compose stack after the run"),
     Variable("TEST_FRAMEWORK_PROMETHEUS_PORT", "int", "ephemeral", "host port of the compose stack's Prometheus"),
+    Variable("NOMOS_COMPOSE_CLI", "str", "auto",
+             "compose CLI of the compose runner: `auto` (the v2 plugin `docker compose` when it works, else "
+             "`docker-compose`), `v2` (`docker compose` only) or `v1` (`docker-compose` only); another value, or a "
+             "chosen CLI that does not work, fails the compose runner's preflight naming the variable"),
     Variable("NOMOS_IMAGE_DEBIAN_MIRROR", "str", "http://deb.debian.org/debian",
              "Debian mirror debootstrap uses for the local base image (when no official base can be pulled)"),
     Variable("K8S_RUNNER_PRESERVE", "bool", "false", "keep the k8s namespace after the run"),
