@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     print("| nodes | runner | start → all ready (s) | teardown (s) | target |\n|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="bench-compose-") as scratch:
         for nodes in args.nodes:
-            for deployer in (ComposeDeployer(), HostDeployer(Path(scratch))):
+            for deployer in (ComposeDeployer(), HostDeployer()):
                 ready_s, teardown_s = asyncio.run(start_to_ready(deployer, nodes, Path(scratch)))
                 target = ""
                 if deployer.name == "compose" and nodes == 4:

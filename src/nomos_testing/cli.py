@@ -187,10 +187,13 @@ def down(run_id: Annotated[str, typer.Argument(help="the run_id printed by `up` 
     """Tear down a cluster started with `up`."""
     console = RunConsole()
     try:
-        run_dir, stopped = _run_async(tear_down(run_id))
+        done = _run_async(tear_down(run_id))
     except FrameworkError as exc:
         raise _fail(console, exc) from None
-    console.line(f"stopped {len(stopped)} item(s) of {run_dir}" + (f": {', '.join(stopped)}" if stopped else ""))
+    console.line(f"stopped {len(done.nodes)} node(s) of {done.run_dir}" + (f": {', '.join(done.nodes)}"
+                                                                            if done.nodes else ""))
+    for item in done.removed:
+        console.line(f"  removed {item}")
 
 
 @app.command()

@@ -81,6 +81,8 @@ COVERAGE: dict[tuple[str, str], Run | Mapped] = {
         Run("test_readme_run_on_compose"),
     ("README.md", ".venv/bin/nomos-testing up scenarios/smoke.toml"): Run("test_readme_up_down_clean"),
     ("README.md", ".venv/bin/nomos-testing down RUN_ID"): Run("test_readme_up_down_clean"),
+    ("README.md", ".venv/bin/nomos-testing node RUN_ID restart validator-1"): Run("test_readme_up_down_clean"),
+    ("README.md", ".venv/bin/nomos-testing plugins"): Run("test_readme_plugins"),
     ("README.md", ".venv/bin/nomos-testing clean"): Run("test_readme_up_down_clean"),
     ("docs/cli.md", "POL_PROOF_DEV_MODE=true .venv/bin/nomos-testing run scenarios/smoke.toml -v 4 -t 20 --seed 7"):
         Run("test_cli_md_run_example"),
@@ -510,6 +512,15 @@ def test_readme_up_down_clean(session: Session) -> None:
                                                             "executor-0"]
         assert f"stop it with: nomos-testing down {info['run_id']}" in up.stderr
         _check_cli_md_up_sample(info)
+        node_command = find("README.md", ".venv/bin/nomos-testing node RUN_ID restart validator-1")
+        restart = subprocess.run(["bash", "-c", node_command.text.replace("RUN_ID", info["run_id"])], cwd=REPO,
+                                 env=_env(), capture_output=True, text=True, timeout=60)
+        assert restart.returncode == 0, restart.stdout + restart.stderr
+        assert f"restart validator-1 of run {info['run_id']}: now running" in restart.stdout
+        events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+        assert any(e["kind"] == "node.restart" and e["node"] == "validator-1" for e in events)
+        # the restarted node bound the address of its run-directory config itself and serves there again
+        _wait_height(next(n["api"] for n in info["nodes"] if n["name"] == "validator-1"), timeout=30)
         down_command = find("README.md", ".venv/bin/nomos-testing down RUN_ID")
         assert down_command.text.count("RUN_ID") == 1
         down = subprocess.run(["bash", "-c", down_command.text.replace("RUN_ID", info["run_id"])], cwd=REPO,
@@ -527,6 +538,22 @@ def test_readme_up_down_clean(session: Session) -> None:
     # runs still driven by their process are left alone by `clean`
     for key in (".venv/bin/nomos-testing run scenarios/smoke.toml -v 2 -e 1 -t 20", "make run"):
         assert session.jobs[key].process.poll() in (None, 0), f"`clean` hurt `{key}`"
+
+
+def _wait_height(api_url: str, timeout: float) -> None:
+    done = subprocess.run([sys.executable, str(WAIT_FOR_NODE), api_url, "--height", "1", "--timeout", str(timeout)],
+                          capture_output=True, text=True, timeout=timeout + 10)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_readme_plugins() -> None:
+    done = subprocess.run(_readme_shell(".venv/bin/nomos-testing plugins"), cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for group in ("workloads", "expectations", "runners", "reporters", "nodes"):
+        assert f"{group} (nomos_testing.{group}):" in done.stdout
+    assert "consensus_liveness:" in done.stdout and "min_fraction: a number in [0, 1] (default 0.5)" in done.stdout
+    assert "host:" in done.stdout and "compose:" in done.stdout and "reference:" in done.stdout
 
 
 def _check_cli_md_up_sample(info: dict) -> None:

@@ -50,9 +50,11 @@ async def test_detach_then_down_stops_exactly_that_cluster(
         assert index.find("up1") is not None and index.find("up1").detached  # type: ignore[union-attr]
         assert len(processes_of(tmp_path / "anywhere" / "up1")) == 3
 
-        run_dir, stopped = await tear_down("up1")  # found through the index, wherever the run directory is
+        done = await tear_down("up1")  # found through the index, wherever the run directory is
+        run_dir = done.run_dir
         assert run_dir == (tmp_path / "anywhere" / "up1").resolve()
-        assert sum(item.startswith("process ") for item in stopped) == 3
+        assert done.nodes == ["validator-0", "validator-1", "executor-0"]
+        assert sum(item.startswith("process ") for item in done.removed) == 3
         assert processes_of(tmp_path / "anywhere" / "up1") == []
         assert not (run_dir / "data" / "validator-0").exists() and not (run_dir / STATE_FILE).exists()
         assert len(processes_of(tmp_path / "kept")) == 3  # the other cluster is untouched
@@ -75,7 +77,7 @@ async def test_down_does_not_kill_a_reused_pid(use_fake_node, run_index, topolog
     real_pid = record["pid"]
     record["pid"] = record["pgid"] = bystander.pid  # as if the pid had been reused
     path.write_text(json.dumps(state))
-    _, stopped = await tear_down(str(tmp_path / "reuse"))
+    stopped = (await tear_down(str(tmp_path / "reuse"))).removed
     assert not any(str(bystander.pid) in item for item in stopped)
     assert bystander.poll() is None
     # the real node is still found by the marker in its environment

@@ -25,6 +25,7 @@ from nomos_testing.runners.compose import deployer as compose_deployer
 from nomos_testing.scenario.builder import scenario
 from nomos_testing.scenario.resolve import resolve_plan
 from nomos_testing.topology.generate import generate_topology
+from tests.framework.test_plan import OUT_OF_RANGE_ENVIRONMENT
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_WALLETS = 10_000
@@ -172,14 +173,7 @@ async def test_block_feed_survives_a_malformed_answer_and_counts_it(tmp_path: Pa
     assert stats["per_node"]["validator-2"]["errors"] >= 2
 
 
-@pytest.mark.parametrize(("name", "value", "field"), [
-    ("CONSENSUS_SLOT_TIME", "0", "consensus.slot_duration"),
-    ("CONSENSUS_SLOT_TIME", "-1", "consensus.slot_duration"),
-    ("CONSENSUS_ACTIVE_SLOT_COEFF", "1.5", "consensus.active_slot_coeff"),
-    ("NOMOS_TESTS_READINESS_TIMEOUT", "0", "readiness.timeout"),
-    ("NOMOS_TESTS_READINESS_TIMEOUT", "-5", "readiness.timeout"),
-    ("NOMOS_TESTS_READINESS_TIMEOUT", "1e300", "readiness.timeout"),
-])
+@pytest.mark.parametrize(("name", "value", "field"), OUT_OF_RANGE_ENVIRONMENT)
 @pytest.mark.parametrize("command", ["run", "up"])
 def test_an_out_of_range_variable_is_blamed_on_the_variable_before_anything_starts(
         tmp_path: Path, command: str, name: str, value: str, field: str) -> None:

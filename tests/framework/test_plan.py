@@ -102,14 +102,18 @@ def test_consensus_defaults_come_from_the_environment_only_when_the_plan_leaves_
     assert resolve_plan(resolved, env={}) == resolved
 
 
-@pytest.mark.parametrize(("variable", "value", "field"), [
+# (variable, value, the plan field it provides): in range as a number, out of range for the field
+OUT_OF_RANGE_ENVIRONMENT = [
     ("CONSENSUS_SLOT_TIME", "0", "consensus.slot_duration"),
     ("CONSENSUS_SLOT_TIME", "-1", "consensus.slot_duration"),
     ("CONSENSUS_ACTIVE_SLOT_COEFF", "1.5", "consensus.active_slot_coeff"),
     ("NOMOS_TESTS_READINESS_TIMEOUT", "0", "readiness.timeout"),
     ("NOMOS_TESTS_READINESS_TIMEOUT", "-5", "readiness.timeout"),
     ("NOMOS_TESTS_READINESS_TIMEOUT", "1e300", "readiness.timeout"),
-])
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "field"), OUT_OF_RANGE_ENVIRONMENT)
 def test_out_of_range_environment_values_are_blamed_on_the_variable(variable: str, value: str, field: str) -> None:
     """Issue: `CONSENSUS_SLOT_TIME=0` was reported as `scenario.toml: slot_duration must be …` — the file was
     innocent. The error names the variable and how to fix it."""

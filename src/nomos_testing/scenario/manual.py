@@ -86,15 +86,24 @@ def find_run(run_id_or_dir: str) -> FoundRun:
                     "pass the run_id printed by `nomos-testing up`, or the path of its run directory")
 
 
-async def tear_down(run_id: str, registries: Registries | None = None) -> tuple[Path, list[str]]:
+@dataclass(frozen=True)
+class TornDown:
+    run_dir: Path
+    nodes: list[str]     # the nodes of the cluster that were still meant to run
+    removed: list[str]   # everything removed: processes or containers, data, networks, volumes
+
+
+async def tear_down(run_id: str, registries: Registries | None = None) -> TornDown:
     found = find_run(run_id)
     deployer: Deployer = (registries or default_registries()).runners.get(found.runner)()
     entry = found.entry or index.IndexEntry(found.run_id, str(found.run_dir.resolve()), found.runner, "up", "", 0.0,
                                             detached=True)
-    stopped = await deployer.remove_leftovers(entry)
+    state = read_state(found.run_dir)
+    nodes = state.intent.running() if state is not None else []
+    removed = await deployer.remove_leftovers(entry)
     _record_down(found.run_dir)
     index.unregister(found.run_id)
-    return found.run_dir, stopped
+    return TornDown(found.run_dir, nodes, removed)
 
 
 def _record_down(run_dir: Path) -> None:
