@@ -201,8 +201,8 @@ async def test_preserve_keeps_the_stack_until_down(images: dict[str, str], compo
     message = capsys.readouterr().err
     assert "COMPOSE_RUNNER_PRESERVE=1" in message and f"nomos-testing down {unique_run_id}" in message
     assert await _height(cluster.nodes[0].api_url) >= 0  # still serving
-    _, removed = await tear_down(str(tmp_path))  # `nomos-testing down <run dir>`: the same CLI removes it
-    assert removed and leftovers(unique_run_id) == {}
+    torn_down = await tear_down(str(tmp_path))  # `nomos-testing down <run dir>`: the same CLI removes it
+    assert torn_down.removed and torn_down.nodes == ["validator-0"] and leftovers(unique_run_id) == {}
 
 
 _DEPLOY_AND_EXIT = """
