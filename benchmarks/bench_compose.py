@@ -23,11 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from nomos_testing.nodes.reference import image
 from nomos_testing.readiness import ReadinessTimeouts, wait_ready
 from nomos_testing.runners.base import Deployer
-from nomos_testing.runners.compose import image
 from nomos_testing.runners.compose.deployer import ComposeDeployer
 from nomos_testing.runners.host import HostDeployer
+from nomos_testing.runners.shared import images
 from nomos_testing.scenario.plan import ScenarioPlan, TopologySpec
 from nomos_testing.scenario.resolve import resolve_plan
 from nomos_testing.topology.generate import generate_topology
@@ -41,14 +42,14 @@ def _quiet(_: str) -> None:
 
 
 def cold_build() -> dict[str, float]:
-    root = image.repo_root()
-    for tag in (image.node_image_tag(), image.prometheus_image_tag(), image.BASE_IMAGE):
+    root = images.repo_root()
+    for tag in (image.node_image_tag(), images.prometheus_image_tag(), images.BASE_IMAGE):
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False, timeout=120)
     shutil.rmtree(root / ".wheelhouse", ignore_errors=True)
     started = time.monotonic()
     image.build_node_image(log=_quiet)
     node_s = time.monotonic() - started
-    image.build_prometheus_image(log=_quiet)
+    images.build_prometheus_image(log=_quiet)
     total_s = time.monotonic() - started
     started = time.monotonic()
     image.build_node_image(force=True, log=_quiet)
@@ -90,7 +91,7 @@ def main(argv: list[str]) -> int:
               f"{'ok' if ok else 'MISSED'} |")
         print(f"| rebuild after a code change (warm layers) | {build['rebuild_after_change_s']:.1f} | |\n")
     image.ensure_node_image(log=_quiet)
-    image.ensure_prometheus_image(log=_quiet)
+    images.ensure_prometheus_image(log=_quiet)
     print("| nodes | runner | start → all ready (s) | teardown (s) | target |\n|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="bench-compose-") as scratch:
         for nodes in args.nodes:

@@ -16,9 +16,10 @@ from nomos_testing.errors import PlanError
 @dataclass(frozen=True)
 class Variable:
     name: str
-    kind: str  # "bool" | "int" | "float" | "str" | "path"
+    kind: str  # "bool" | "int" | "float" | "str" | "path" | "choice"
     default: str
     meaning: str
+    choices: tuple[str, ...] = ()  # for kind "choice" (compared case-insensitively)
 
 
 VARIABLES: tuple[Variable, ...] = (
@@ -42,10 +43,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("COMPOSE_RUNNER_HOST", "str", "127.0.0.1", "host address that published container ports bind to"),
     Variable("COMPOSE_RUNNER_PRESERVE", "bool", "false", "keep the compose stack after the run"),
     Variable("TEST_FRAMEWORK_PROMETHEUS_PORT", "int", "ephemeral", "host port of the compose stack's Prometheus"),
-    Variable("NOMOS_COMPOSE_CLI", "str", "auto",
+    Variable("NOMOS_COMPOSE_CLI", "choice", "auto",
              "compose CLI of the compose runner: `auto` (the v2 plugin `docker compose` when it works, else "
              "`docker-compose`), `v2` (`docker compose` only) or `v1` (`docker-compose` only); another value, or a "
-             "chosen CLI that does not work, fails the compose runner's preflight naming the variable"),
+             "chosen CLI that does not work, fails the compose runner's preflight naming the variable",
+             choices=("auto", "v2", "v1")),
     Variable("NOMOS_IMAGE_DEBIAN_MIRROR", "str", "http://deb.debian.org/debian",
              "Debian mirror debootstrap uses for the local base image (when no official base can be pulled)"),
     Variable("K8S_RUNNER_PRESERVE", "bool", "false", "keep the k8s namespace after the run"),
@@ -121,9 +123,22 @@ def problems(skip: frozenset[str] = frozenset()) -> list[PlanError]:
                 integer(variable.name)
             elif variable.kind == "float":
                 number(variable.name, _example(variable.default))
+            elif variable.kind == "choice":
+                choice(variable)
         except PlanError as exc:
             found.append(exc)
     return found
+
+
+def choice(variable: Variable) -> str:
+    """The value of a choice variable, lower-cased; its default when unset; a PlanError naming it otherwise."""
+    value = raw(variable.name)
+    if value is None:
+        return variable.default
+    if value.strip().lower() not in variable.choices:
+        raise PlanError(f"environment variable {variable.name}={value!r} is not one of {', '.join(variable.choices)}",
+                        f"set {variable.name} to one of {', '.join(variable.choices)}, or unset it")
+    return value.strip().lower()
 
 
 def _example(default: str) -> float:
@@ -157,7 +172,8 @@ def markdown_table() -> str:
              "0/false/no; a set variable whose value is not of its type stops `run`, `up` and `doctor` with exit 2 "
              "before anything starts, naming the variable.", "",
              "| variable | type | default | meaning |", "|---|---|---|---|"]
-    lines += [f"| `{v.name}` | {v.kind} | {v.default} | {v.meaning} |" for v in VARIABLES]
+    lines += [f"| `{v.name}` | {v.kind + (' (' + ', '.join(v.choices) + ')' if v.choices else '')} | {v.default} | "
+              f"{v.meaning} |" for v in VARIABLES]
     return "\n".join(lines) + "\n"
 
 

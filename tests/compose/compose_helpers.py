@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from nomos_testing.runners.compose.docker import RUN_LABEL
+from nomos_testing.runners.shared.docker import RUN_LABEL
 from nomos_testing.scenario.builder import scenario
 from nomos_testing.scenario.resolve import resolve_plan
 from nomos_testing.topology.generate import generate_topology

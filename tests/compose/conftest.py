@@ -11,17 +11,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from nomos_testing.runners.compose import image
-from nomos_testing.runners.compose.docker import (
+from nomos_testing.nodes.reference import image
+from nomos_testing.runners.compose.compose_cli import (
     COMPOSE_CLI_VARIABLE,
-    RUN_LABEL,
     ComposeCli,
     compose_unavailable,
-    daemon_status,
     find_compose,
 )
-
-pytestmark = pytest.mark.compose
+from nomos_testing.runners.shared import images as shared_images
+from nomos_testing.runners.shared.docker import RUN_LABEL, daemon_status
 
 COMPOSE_CLIS = ("v1", "v2")
 
@@ -49,7 +47,7 @@ def compose_cli(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 @pytest.fixture(scope="session")
 def images(docker_engine: None) -> dict[str, str]:
     """Node and Prometheus images; the cold build (base image, wheelhouse) happens at most once."""
-    return {"node": image.build_node_image(), "prometheus": image.build_prometheus_image()}
+    return {"node": image.build_node_image(), "prometheus": shared_images.build_prometheus_image()}
 
 
 @pytest.fixture(autouse=True)

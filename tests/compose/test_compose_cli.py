@@ -18,20 +18,19 @@ import psutil
 import pytest
 
 from nomos_testing.errors import DeploymentError, PlanError, PrerequisiteError
+from nomos_testing.nodes.reference import image as reference_image
 from nomos_testing.runners.compose import deployer as compose_deployer
-from nomos_testing.runners.compose.deployer import ComposeDeployer
-from nomos_testing.runners.compose.docker import (
+from nomos_testing.runners.compose.compose_cli import (
     COMPOSE_CLI_VARIABLE,
     ComposeCli,
-    DockerCommandError,
-    arun,
     compose_unavailable,
     find_compose,
     parse_short_version,
     require_compose,
-    run,
 )
+from nomos_testing.runners.compose.deployer import ComposeDeployer
 from nomos_testing.runners.compose.stack import StackSpec, write_stack
+from nomos_testing.runners.shared.docker import DockerCommandError, arun, run
 from tests.compose.compose_helpers import leftovers, make_topology
 
 
@@ -136,7 +135,7 @@ def test_a_junk_choice_names_the_variable(fake_path: Path, monkeypatch: pytest.M
         raise AssertionError("an image was built / a stack started with a junk NOMOS_COMPOSE_CLI")
 
     monkeypatch.setattr(compose_deployer, "daemon_status", lambda: (True, "test"))
-    monkeypatch.setattr(compose_deployer.image, "ensure_node_image", must_not_run)
+    monkeypatch.setattr(reference_image, "ensure_node_image", must_not_run)
     with pytest.raises(PlanError, match=COMPOSE_CLI_VARIABLE):
         asyncio.run(ComposeDeployer().deploy(make_topology(validators=1), "r", tmp_path / "run"))
     monkeypatch.setenv(COMPOSE_CLI_VARIABLE, "v2")

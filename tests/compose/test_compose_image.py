@@ -7,7 +7,9 @@ import json
 import subprocess
 import time
 
-from nomos_testing.runners.compose import image
+from nomos_testing.nodes.reference import image
+from nomos_testing.runners.shared import images as shared_images
+from nomos_testing.runners.shared.docker import image_labels
 
 
 def _docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -19,19 +21,19 @@ def _layers(tag: str) -> list[str]:
 
 
 def test_images_carry_how_they_were_made(images: dict[str, str]) -> None:
-    base = image.image_labels(image.BASE_IMAGE)
-    assert base is not None and base[image.ORIGIN_LABEL] in ("debootstrap-bookworm-minbase",
-                                                             f"pulled {image.OFFICIAL_PYTHON_IMAGE}")
+    base = image_labels(shared_images.BASE_IMAGE)
+    assert base is not None and base[shared_images.ORIGIN_LABEL] in ("debootstrap-bookworm-minbase",
+                                                             f"pulled {shared_images.OFFICIAL_PYTHON_IMAGE}")
     for _ in range(3):  # other work may edit the checkout meanwhile: the label must catch up with the sources
         image.build_node_image()
-        node = image.image_labels(images["node"])
+        node = image_labels(images["node"])
         assert node is not None
         if node[image.SOURCE_HASH_LABEL] == image.source_hash():
             break
     assert node[image.SOURCE_HASH_LABEL] == image.source_hash()
     assert node[image.KZG_LABEL] == ("present" if image._kzg_params_source() else "absent")
     assert images["node"] == image.node_image_tag()
-    assert images["node"].endswith(":" + image.read_versions()["NOMOS_TESTING_VERSION"])
+    assert images["node"].endswith(":" + shared_images.read_versions()["NOMOS_TESTING_VERSION"])
 
 
 def test_node_image_has_both_node_commands_and_the_framework(images: dict[str, str]) -> None:

@@ -20,8 +20,8 @@ from nomos_testing.nodes.client import NodeClient
 from nomos_testing.observe.events import EventLog
 from nomos_testing.readiness import ReadinessTimeouts, wait_ready
 from nomos_testing.runners.compose.cluster import ComposeCluster
+from nomos_testing.runners.compose.compose_cli import ComposeCli
 from nomos_testing.runners.compose.deployer import ComposeDeployer
-from nomos_testing.runners.compose.docker import ComposeCli
 from nomos_testing.runners.compose.stack import StackSpec
 from nomos_testing.runners.shared import index
 from nomos_testing.runners.shared.cleanup import clean_index

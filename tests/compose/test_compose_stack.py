@@ -13,7 +13,7 @@ import yaml
 from nomos_testing.errors import PlanError
 from nomos_testing.nodes.reference.adapter import ReferenceNodeAdapter
 from nomos_testing.runners.compose import deployer as compose_deployer
-from nomos_testing.runners.compose.docker import RUN_LABEL, ComposeCli
+from nomos_testing.runners.compose.compose_cli import ComposeCli
 from nomos_testing.runners.compose.stack import (
     PROMETHEUS_SERVICE,
     StackSpec,
@@ -21,6 +21,7 @@ from nomos_testing.runners.compose.stack import (
     write_pinned_stack,
     write_stack,
 )
+from nomos_testing.runners.shared.docker import RUN_LABEL
 from tests.compose.compose_helpers import make_topology
 
 API_PORT = ReferenceNodeAdapter.container_ports.api

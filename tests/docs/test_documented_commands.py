@@ -254,7 +254,8 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _docker_reachable() -> tuple[bool, str]:
-    from nomos_testing.runners.compose.docker import daemon_status, find_compose
+    from nomos_testing.runners.compose.compose_cli import find_compose
+    from nomos_testing.runners.shared.docker import daemon_status
 
     reachable, detail = daemon_status()
     if not reachable:

@@ -50,6 +50,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     ("CONSENSUS_SLOT_TIME", "abc", "a number"),            # was ignored when the file sets slot_duration
     ("NOMOS_TESTS_READINESS_TIMEOUT", "nan", "a number"),
     ("TEST_FRAMEWORK_PROMETHEUS_PORT", "high", "whole number"),
+    ("NOMOS_COMPOSE_CLI", "v3", "auto, v2, v1"),               # was caught only by the compose runner
 ])
 def test_run_with_a_junk_variable_exits_2_before_anything_starts(tmp_path: Path, name: str, value: str,
                                                                  fix: str) -> None:
@@ -78,7 +79,7 @@ def test_doctor_reports_a_junk_variable_as_missing(monkeypatch: pytest.MonkeyPat
 
 def test_settings_problems_cover_every_typed_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.problems() == []
-    junk = {"bool": "maybe", "int": "1.5", "float": "inf"}
+    junk = {"bool": "maybe", "int": "1.5", "float": "inf", "choice": "v3"}
     typed = [v for v in settings.VARIABLES if v.kind in junk]
     for variable in typed:
         monkeypatch.setenv(variable.name, junk[variable.kind])

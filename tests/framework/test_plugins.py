@@ -114,6 +114,7 @@ async def test_a_workload_that_raises_ends_the_run_window_at_once(demo_site: Pat
     assert processes_of(run_dir) == []
 
 
+@pytest.mark.slow
 def test_a_scenario_file_runs_plugin_kinds_through_the_cli(demo_site: Path, use_fake_node, tmp_path: Path) -> None:
     scenario = tmp_path / "plugins.toml"
     scenario.write_text('name = "plugins"\nduration = 3\n[topology]\nvalidators = 2\n[consensus]\nslot_duration = 1\n'

@@ -14,7 +14,7 @@ import yaml
 
 from nomos_node.devnet import EXECUTOR_BIN, NODE_BIN, LocalNetwork, ready, wait_until
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from nomos_testing.nodes.base import NodeAdapter, NodeAddresses, NodeImage
 from nomos_testing.nodes.binaries import Resolution, find_binary
 from nomos_testing.nodes.reference import keys
 from nomos_testing.nodes.reference.config import node_config
+from nomos_testing.runners.shared.docker import image_labels
 from nomos_testing.topology.model import NodeIdentity, Role, WalletAccount
 
 if TYPE_CHECKING:
@@ -85,11 +86,11 @@ class ReferenceNodeAdapter(NodeAdapter):
 
         return NodeImage(tag=image.node_image_tag(), ensure=image.ensure_node_image,
                          build=lambda log: image.build_node_image(force=True, log=log),
-                         labels=lambda: image.image_labels(image.node_image_tag()))
+                         labels=lambda: image_labels(image.node_image_tag()))
 
-    def container_environment(self, image_labels: Mapping[str, str]) -> dict[str, str]:
+    def container_environment(self, labels: Mapping[str, str]) -> dict[str, str]:
         from nomos_testing.nodes.reference import image
 
-        if image_labels.get(image.KZG_LABEL) == "present":
+        if labels.get(image.KZG_LABEL) == "present":
             return {"NOMOS_KZGRS_PARAMS_PATH": image.KZG_PARAMS_IN_IMAGE}
         return {}

@@ -8,9 +8,9 @@ from typing import Any
 
 from nomos_testing.runners.base import Cluster, NodeEndpoint
 from nomos_testing.runners.compose.control import ComposeNodeControl
-from nomos_testing.runners.compose.docker import RUN_LABEL, DockerCommandError
 from nomos_testing.runners.compose.project import ComposeProject, remove_by_label
 from nomos_testing.runners.compose.stack import PROMETHEUS_SERVICE
+from nomos_testing.runners.shared.docker import RUN_LABEL, DockerCommandError
 from nomos_testing.runners.shared.intent import IntendedState
 
 LOG_TAIL_LINES = 30

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nomos_testing.errors import NodeControlError
-from nomos_testing.runners.compose.docker import DockerCommandError
 from nomos_testing.runners.compose.project import STOP_GRACE_S
 from nomos_testing.runners.shared.control import NodeControl
+from nomos_testing.runners.shared.docker import DockerCommandError
 
 if TYPE_CHECKING:
     from nomos_testing.runners.compose.cluster import ComposeCluster

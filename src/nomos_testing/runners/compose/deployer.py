@@ -15,21 +15,15 @@ from nomos_testing import settings
 from nomos_testing.errors import DeploymentError, PlanError, PrerequisiteError
 from nomos_testing.nodes.base import NodeAdapter, default_adapter
 from nomos_testing.runners.base import Check, Deployer, Leftover, NodeEndpoint
-from nomos_testing.runners.compose import image
 from nomos_testing.runners.compose.cluster import ComposeCluster
-from nomos_testing.runners.compose.docker import (
+from nomos_testing.runners.compose.compose_cli import (
     COMPOSE_CLI_VARIABLE,
     COMPOSE_COMMANDS,
-    RUN_LABEL,
     ComposeCli,
-    DockerCommandError,
     compose_cli_choice,
     compose_unavailable,
-    daemon_status,
     find_compose,
-    image_exists,
     probe_compose,
-    run,
     to_deployment_error,
 )
 from nomos_testing.runners.compose.project import (
@@ -49,8 +43,9 @@ from nomos_testing.runners.compose.stack import (
     write_pinned_stack,
     write_stack,
 )
-from nomos_testing.runners.shared import index
+from nomos_testing.runners.shared import images, index
 from nomos_testing.runners.shared.control import BASIC_CAPABILITIES
+from nomos_testing.runners.shared.docker import RUN_LABEL, DockerCommandError, daemon_status, image_exists, run
 from nomos_testing.runners.shared.owner import owner_alive, owner_token
 from nomos_testing.runners.shared.preflight import leftovers_check
 from nomos_testing.runners.shared.state import RunState, read_state, remove_state
@@ -63,10 +58,13 @@ FAILED_LOG_TAIL = 30
 def runner_host() -> str:
     host = settings.raw("COMPOSE_RUNNER_HOST") or "127.0.0.1"
     try:
-        ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
     except ValueError as exc:
         raise PlanError(f"COMPOSE_RUNNER_HOST={host!r} is not an IP address",
                         "set COMPOSE_RUNNER_HOST to a host address such as 127.0.0.1") from exc
+    if address.version != 4:  # `HOST::PORT` in a compose port binding: v1 cannot parse an IPv6 host there
+        raise PlanError(f"COMPOSE_RUNNER_HOST={host!r} is an IPv6 address; published ports bind to IPv4 only",
+                        "set COMPOSE_RUNNER_HOST to an IPv4 address such as 127.0.0.1")
     return host
 
 
@@ -139,11 +137,11 @@ class ComposeDeployer(Deployer):
 
     @staticmethod
     def _buildable() -> tuple[bool, str]:
-        if image_exists(image.BASE_IMAGE):
-            return True, f"buildable from the local base {image.BASE_IMAGE}"
-        if image.debootstrap_available():
+        if image_exists(images.BASE_IMAGE):
+            return True, f"buildable from the local base {images.BASE_IMAGE}"
+        if images.debootstrap_available():
             return True, "buildable: official base if pullable, else a debootstrap base (about a minute, once)"
-        return False, f"{image.OFFICIAL_PYTHON_IMAGE} must then be pullable (debootstrap is not installed)"
+        return False, f"{images.OFFICIAL_PYTHON_IMAGE} must then be pullable (debootstrap is not installed)"
 
     def _node_image_check(self, adapter: NodeAdapter) -> Check:
         try:
@@ -160,7 +158,7 @@ class ComposeDeployer(Deployer):
                                    "official python image can be pulled")
 
     def _prometheus_image_check(self) -> Check:
-        tag = image.prometheus_image_tag()
+        tag = images.prometheus_image_tag()
         if image_exists(tag):
             return Check("Prometheus image", True, f"{tag} present")
         ok, how = self._buildable()
@@ -196,8 +194,8 @@ class ComposeDeployer(Deployer):
         preserve = settings.flag("COMPOSE_RUNNER_PRESERVE")
         adapter = topology.adapter
         node_image = adapter.image()
-        node_tag = await asyncio.to_thread(node_image.ensure, image.stderr_log)
-        prometheus_image = await asyncio.to_thread(image.ensure_prometheus_image)
+        node_tag = await asyncio.to_thread(node_image.ensure, images.stderr_log)
+        prometheus_image = await asyncio.to_thread(images.ensure_prometheus_image)
         labels = await asyncio.to_thread(node_image.labels) or {}
         spec = StackSpec(run_id=run_id, node_image=node_tag, prometheus_image=prometheus_image,
                          node_environment={**adapter.environment(), **adapter.container_environment(labels)},

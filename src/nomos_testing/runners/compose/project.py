@@ -9,15 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nomos_testing.runners.compose.docker import (
-    COMPOSE_SERVICE_LABEL,
-    OWNER_LABEL,
-    RUN_LABEL,
-    ComposeCli,
-    DockerCommandError,
-    arun,
-    run,
-)
+from nomos_testing.runners.compose.compose_cli import COMPOSE_SERVICE_LABEL, ComposeCli
+from nomos_testing.runners.shared.docker import OWNER_LABEL, RUN_LABEL, DockerCommandError, arun, run
 from nomos_testing.runners.shared.owner import owner_alive
 
 UP_TIMEOUT_S = 180.0

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from nomos_testing.nodes.base import NodeAdapter, NodeAddresses
-from nomos_testing.runners.compose.docker import LABEL_PREFIX, OWNER_LABEL, RUN_LABEL
+from nomos_testing.runners.shared.docker import LABEL_PREFIX, OWNER_LABEL, RUN_LABEL
 from nomos_testing.topology.model import GeneratedTopology, NodeIdentity
 
 # Fixed ports inside every container come from the node adapter; the host side is always ephemeral (or
