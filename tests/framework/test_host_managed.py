@@ -242,3 +242,17 @@ def test_binaries_found_next_to_the_interpreter(monkeypatch) -> None:
     check = next(c for c in HostDeployer().preflight() if c.name == "nomos-node binary")
     assert check.ok, check.detail
     assert str(Path(sys.executable).parent) in check.detail
+
+
+async def test_a_run_that_fails_to_deploy_leaves_no_index_entry(use_fake_node, run_index, tmp_path: Path,
+                                                                monkeypatch) -> None:
+    from nomos_testing.observe.console import RunConsole
+    from nomos_testing.scenario.builder import scenario
+    from nomos_testing.scenario.run import ScenarioRun
+
+    monkeypatch.setenv("FAKE_NODE_EXIT", "all")  # every node exits at start: deployment fails
+    plan = scenario(name="broken", validators=1, executors=0, duration=10, slot_duration=1.0)
+    result = await ScenarioRun(plan, HostDeployer(), tmp_path / "broken", "broken-1",
+                               RunConsole(force_plain=True)).run()
+    assert result.exit_code == 2 and result.report.error
+    assert index.entries() == []

@@ -262,7 +262,7 @@ class ScenarioRun:
                             self.registries)
         if published.failures and self.run_dir.is_dir():
             self.console.error("reporters failed: " + "; ".join(f"{k}: {v}" for k, v in published.failures.items()))
-        if self.deployment is not None:
+        if self.events is not None:  # the run was put into the index: drop it once nothing of it is left
             forget_if_gone(self.deployer, self.run_id)
         return RunResult(self.run_id, self.run_dir, exit_code, report)
 
