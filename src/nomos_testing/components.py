@@ -19,6 +19,11 @@ class Component:
     summary: ClassVar[str] = ""
 
     @classmethod
+    def required_capabilities(cls, params: Mapping[str, Any]) -> frozenset[str]:
+        """What this instance needs of the runner; by default `requires` (a nemesis needs what its faults do)."""
+        return cls.requires
+
+    @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Self:
         """Build from parameters that `params` has already checked and completed with defaults."""
         return cls(**params)

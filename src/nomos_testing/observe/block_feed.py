@@ -71,6 +71,14 @@ class BlockFeed:
         self._task: asyncio.Task[None] | None = None
         self._walking: dict[str, asyncio.Lock] = {client.name: asyncio.Lock() for client in clients}
 
+    def add_client(self, client: NodeClient) -> None:
+        """Follow one more node (a node that joined mid-run)."""
+        if client.name in self.views:
+            return
+        self.clients.append(client)
+        self.views[client.name] = NodeView(client.name)
+        self._walking[client.name] = asyncio.Lock()
+
     # Lifecycle
     async def start(self) -> None:
         await self.poll_once()

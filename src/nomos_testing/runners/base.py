@@ -150,6 +150,12 @@ class Deployer(ABC):
         self.chain_start_lead_s = self.default_chain_start_lead_s if chain_start_lead_s is None \
             else chain_start_lead_s
 
+    @classmethod
+    def unavailable_capabilities(cls) -> dict[str, str]:
+        """Capabilities this runner has but cannot offer on this machine now: capability -> why (e.g. network
+        faults need root). Checked before deployment, so a scenario needing one stops with exit 2."""
+        return {}
+
     def chain_start_time(self) -> float:
         return time.time() + self.chain_start_lead_s
 

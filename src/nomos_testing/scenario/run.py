@@ -34,7 +34,7 @@ from nomos_testing.observe.report import (
 from nomos_testing.observe.reporters import ReportTarget, publish
 from nomos_testing.plugins import Registries, default_registries
 from nomos_testing.preflight import preflight_checks, require
-from nomos_testing.runners.base import Deployer
+from nomos_testing.runners.base import Deployer, NodeEndpoint
 from nomos_testing.scenario.context import RunContext
 from nomos_testing.scenario.core import Deployment, PhaseClock, deployed, forget_if_gone, prepare_run_dir
 from nomos_testing.scenario.plan import ScenarioPlan
@@ -127,6 +127,8 @@ class ScenarioRun:
                                  events=self.events, rng=random.Random(plan.seed), control=cluster.control,
                                  prometheus_url=cluster.prometheus_url, ready_s=deployment.ready_s,
                                  intent=cluster.intent)
+                if cluster.control is not None:
+                    cluster.control.on_join(lambda endpoint: self._add_node(ctx, deployment, endpoint))
                 workloads: list[Workload] = [component.build() for component in checked.workloads]
                 expectations: list[Expectation] = [component.build() for component in checked.expectations]
                 for workload in workloads:
@@ -138,6 +140,7 @@ class ScenarioRun:
                 if self.workload_results and not all(w.passed for w in self.workload_results):
                     self.events.emit("phase.evaluate", skipped="a workload failed; the run is not judged")
                     return
+                await self._heal(deployment, max((w.recovery_s() for w in workloads), default=0.0))
                 self.events.emit("phase.settle", seconds=plan.settle_s)
                 await asyncio.sleep(plan.settle_s)
                 await self.feed.poll_once()
@@ -183,6 +186,29 @@ class ScenarioRun:
             self.workload_results.append(WorkloadResult(
                 name=workload.name, passed=error is None, error=None if error is None else f"{error!r}",
                 ended_window_at_s=ended_at if error is not None else None))
+
+    def _add_node(self, ctx: RunContext, deployment: Deployment, endpoint: NodeEndpoint) -> None:
+        client = deployment.adapter.client(endpoint)
+        ctx.clients[endpoint.name] = client
+        if self.feed is not None:
+            self.feed.add_client(client)
+
+    async def _heal(self, deployment: Deployment, recovery_s: float) -> None:
+        """The final heal: every fault removed (network healed, paused nodes resumed, stopped ones started),
+        then the recovery window, so expectations judge a network that had the chance to recover."""
+        assert self.events is not None
+        control = deployment.cluster.control
+        if control is None:
+            return
+        if control.intent.network or control.intent.down_on_purpose():
+            self.console.phase("healing every fault before judging")
+            began = time.monotonic()
+            done = await control.restore_all()
+            self.events.emit("phase.heal", actions=done, took_s=round(time.monotonic() - began, 3))
+        if recovery_s > 0:
+            self.console.phase(f"recovery window: {recovery_s:g} s")
+            self.events.emit("phase.recovery", seconds=recovery_s)
+            await self._watch(recovery_s)
 
     async def _window(self) -> None:
         await self._watch(self.plan.duration_s)
@@ -276,5 +302,5 @@ class ScenarioRun:
             view = views.get(node.name)
             out.append(NodeSummary(name=node.name, role=node.role.value, ready_s=self.deployment.ready_s.get(node.name),
                                    height=view.height if view else None, tip=view.tip if view else None,
-                                   lib=view.lib if view else None, state=intent.of(node.name).value))
+                                   lib=view.lib if view else None, state=intent.label(node.name)))
         return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nomos_testing.components import Component
-from nomos_testing.errors import PlanError
+from nomos_testing.errors import PlanError, PrerequisiteError
 from nomos_testing.params import check_value, field_error
 from nomos_testing.plugins import Registries, Registry, default_registries
 from nomos_testing.scenario.fields import MAX_NODES, NAME_CHARACTERS, PLAN_FIELDS
@@ -104,18 +104,27 @@ def _check_components(plan: ScenarioPlan, section: str, specs: tuple[ComponentSp
 
 
 def check_capabilities(runner: str, components: tuple[CheckedComponent, ...], registries: Registries) -> None:
-    """A component needing node-control capabilities the runner lacks stops the run before deployment."""
-    offered = frozenset(getattr(registries.runners.get(runner), "capabilities", frozenset()))
+    """A component needing node-control capabilities the runner lacks (or cannot offer on this machine, e.g.
+    network faults without root) stops the run before deployment, naming the runners that have them."""
+    deployer = registries.runners.get(runner)
+    offered = frozenset(getattr(deployer, "capabilities", frozenset()))
+    unavailable: dict[str, str] = dict(getattr(deployer, "unavailable_capabilities", lambda: {})())
     for component in components:
-        missing = sorted(component.plugin.requires - offered)
-        if not missing:
-            continue
-        having = [name for name in registries.runners.names()
-                  if _offers(registries.runners, name, component.plugin.requires)]
-        raise PlanError(f"{component.field_path} ({component.kind}) needs {', '.join(missing)}, which the "
-                        f"{runner} runner cannot do",
-                        f"use --runner {' or --runner '.join(having)}" if having
-                        else "no installed runner offers it; remove that " + component.field_path.split("[")[0][:-1])
+        needed = component.plugin.required_capabilities(component.params)
+        missing = sorted(needed - offered)
+        if missing:
+            having = [name for name in registries.runners.names() if _offers(registries.runners, name, needed)]
+            section = component.field_path.split("[")[0][:-1]
+            raise PlanError(f"{component.field_path} ({component.kind}) needs {', '.join(missing)}, which the "
+                            f"{runner} runner cannot do",
+                            f"use --runner {' or --runner '.join(having)}" if having
+                            else f"no installed runner offers it; remove that {section}")
+        blocked = sorted(needed & set(unavailable))
+        if blocked:
+            reasons = "; ".join(f"{cap}: {unavailable[cap]}" for cap in blocked)
+            raise PrerequisiteError(f"{component.field_path} ({component.kind}) needs {', '.join(blocked)}, which the "
+                                    f"{runner} runner cannot offer on this machine ({reasons})",
+                                    "run `nomos-testing doctor` for the remedy")
 
 
 def _offers(runners: Registry[Any], name: str, needed: frozenset[str]) -> bool:

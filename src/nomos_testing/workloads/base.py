@@ -22,6 +22,10 @@ class Workload(Component, ABC):
     raises ends the run window at once and fails the run as a workload failure. Every operation should be
     recorded with `ctx.events.emit(...)`."""
 
+    def recovery_s(self) -> float:
+        """Seconds the network needs after the final heal (every fault removed) before it is judged."""
+        return 0.0
+
     def expectations(self) -> list[Expectation]:
         """Checks that belong to this workload; they are judged with the plan's own expectations."""
         return []

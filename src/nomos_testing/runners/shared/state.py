@@ -3,7 +3,7 @@
 
     {"schema": 1, "run_id", "runner", "run_dir", "owner", "detached", "written_at", "prometheus_url",
      "nodes": [{"name", "role", "index", "api_url", "testing_url", "state", "runner": {…}}],
-     "runner_state": {…}}
+     "runner_state": {…}, "network_faults": [{"id", "kind", "links", "params", "mechanism", "since"}]}
 
 `nodes[].state` is the intended state (runners/shared/intent.py); `nodes[].runner` and `runner_state` hold
 what only that runner reads (host: pid and start time of each process; compose: project and compose files).
@@ -62,6 +62,7 @@ class RunState:
                        "testing_url": n.testing_url, "state": self.intent.of(n.name).value, "runner": n.runner}
                       for n in self.nodes],
             "runner_state": self.runner_state,
+            "network_faults": self.intent.network_json(),
         }
 
     @classmethod
@@ -69,6 +70,7 @@ class RunState:
         nodes = [NodeRecord(str(n["name"]), str(n["role"]), int(n["index"]), str(n["api_url"]),
                             str(n["testing_url"]), dict(n.get("runner") or {})) for n in data["nodes"]]
         intent = IntendedState({n["name"]: NodeState(n.get("state", "running")) for n in data["nodes"]})
+        intent.load_network(data.get("network_faults"))
         return cls(run_id=str(data["run_id"]), runner=str(data["runner"]), run_dir=Path(data["run_dir"]),
                    nodes=nodes, intent=intent, detached=bool(data.get("detached")), owner=str(data.get("owner", "")),
                    prometheus_url=data.get("prometheus_url"), runner_state=dict(data.get("runner_state") or {}))
