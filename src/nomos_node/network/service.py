@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import itertools
 import logging
 import socket
@@ -105,6 +106,7 @@ class NetworkService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.listen_addresses: list[str] = []
+        self._dial_from: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
 
     # -- registration -------------------------------------------------------------------------------------
     def register_topic(self, topic: str, handler: GossipHandler) -> None:
@@ -127,6 +129,7 @@ class NetworkService:
         self.listen_addresses = [PeerAddress(addr[0], addr[1]).multiaddr() for addr in bound]
         if self._advertise is None and bound:
             self._advertise = str(PeerAddress(bound[0][0], bound[0][1]))
+        self._dial_from = _specific_address(bound)
         for target in self._dial_targets:
             self._spawn(self._dial_loop(target))
         self.register_method(METHOD_PEERS, self._serve_peers)
@@ -330,14 +333,34 @@ class NetworkService:
     async def _dial(self, target: PeerAddress) -> Connection | None:
         self._pending += 1
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port),
-                                                    DIAL_TIMEOUT_S)
+            reader, writer = await asyncio.wait_for(self._connect(target), DIAL_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
             log.debug("dial failed addr=%s error=%s", target, exc)
             return None
         finally:
             self._pending -= 1
         return await self._handshake(reader, writer, outbound=True, remote=str(target), target=target)
+
+    async def _connect(self, target: PeerAddress) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, local = await self._route(target)
+        return await asyncio.open_connection(host, target.port, local_addr=local)
+
+    async def _route(self, target: PeerAddress) -> tuple[str, tuple[str, int] | None]:
+        """Where to connect and from which local address: a node listening on one specific IP dials from it too,
+        so its peers (and the network rules of a test framework) see one address per node. A target of another
+        family or scope (loopback vs not) is dialled from whatever address the kernel picks."""
+        source = self._dial_from
+        if source is None:
+            return target.host, None
+        try:
+            candidates = [ipaddress.ip_address(target.host)]
+        except ValueError:
+            infos = await asyncio.get_running_loop().getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+            candidates = [ipaddress.ip_address(info[4][0]) for info in infos]
+        for candidate in candidates:
+            if candidate.version == source.version and candidate.is_loopback == source.is_loopback:
+                return str(candidate), (str(source), 0)
+        return target.host, None
 
     async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, outbound: bool,
                          remote: str, target: PeerAddress | None = None) -> Connection | None:
@@ -435,6 +458,17 @@ class NetworkService:
     def _peers_changed(self) -> None:
         if self._on_peers_changed is not None:
             self._on_peers_changed(len(self._connections))
+
+
+def _specific_address(bound: list[Any]) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The one IP the listener is bound to, or None when it listens on several or on a wildcard (0.0.0.0, ::)."""
+    if len(bound) != 1:
+        return None
+    try:
+        address = ipaddress.ip_address(str(bound[0][0]).split("%", 1)[0])
+    except ValueError:
+        return None
+    return None if address.is_unspecified else address
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:
