@@ -41,6 +41,7 @@ class TopologyConfigurator:
     _executors: int = 0
     _layout: Layout = Layout.STAR
     _sources: dict[str, Source] = field(default_factory=dict)
+    _standby: int = 0
 
     def validators(self, count: int) -> TopologyConfigurator:
         self._validators = count
@@ -50,6 +51,12 @@ class TopologyConfigurator:
     def executors(self, count: int) -> TopologyConfigurator:
         self._executors = count
         self._sources["topology.executors"] = Source("python", "TopologyConfigurator.executors(…)")
+        return self
+
+    def standby(self, count: int) -> TopologyConfigurator:
+        """`count` extra validators in the genesis, started only when joined (`control.join(…, in_genesis=True)`)."""
+        self._standby = count
+        self._sources["topology.standby"] = Source("python", "TopologyConfigurator.standby(…)")
         return self
 
     def network_star(self) -> TopologyConfigurator:
@@ -68,7 +75,7 @@ class TopologyConfigurator:
         return self
 
     def spec(self) -> TopologySpec:
-        return TopologySpec(self._validators, self._executors, self._layout)
+        return TopologySpec(self._validators, self._executors, self._layout, self._standby)
 
 
 class _EntryPoint:
@@ -110,7 +117,7 @@ class ScenarioBuilder:
     def topology_with(self, configure: Callable[[TopologyConfigurator], TopologyConfigurator | None]
                       ) -> ScenarioBuilder:
         configurator = TopologyConfigurator(self._topology.validators, self._topology.executors,
-                                            self._topology.layout)
+                                            self._topology.layout, _standby=self._topology.standby)
         configure(configurator)
         self._topology = configurator.spec()
         self._sources.update(configurator._sources)
@@ -188,17 +195,18 @@ def scenario(*, name: str = "scenario", validators: int = 3, executors: int = 1,
              seed: int | None = None, slot_duration: float | None = None, active_slot_coeff: float | None = None,
              security_param: int = DEFAULT_SECURITY_PARAM, readiness_timeout: float = DEFAULT_READINESS_TIMEOUT_S,
              expectations: tuple[str | ComponentSpec, ...] = ("consensus_liveness",),
-             workloads: tuple[ComponentSpec, ...] = (), node: str = "reference",
+             workloads: tuple[ComponentSpec, ...] = (), node: str = "reference", standby: int = 0,
              registries: Registries | None = None) -> ScenarioPlan:
     """Keyword construction of a validated plan; expectations by kind name or as ComponentSpec."""
     keyword = {"name": "name", "seed": "seed", "duration": "duration", "node": "node",
                "topology.validators": "validators", "topology.executors": "executors",
-               "topology.layout": "layout", "consensus.slot_duration": "slot_duration",
+               "topology.layout": "layout", "topology.standby": "standby", "consensus.slot_duration": "slot_duration",
                "consensus.active_slot_coeff": "active_slot_coeff", "consensus.security_param": "security_param",
                "wallets.count": "wallets", "wallets.value": "wallet_value", "readiness.timeout": "readiness_timeout"}
     sources = {path: Source("python", f"scenario({word}=…)") for path, word in keyword.items()}
     plan = ScenarioPlan(
-        name=name, topology=TopologySpec(validators, executors, parse_layout(layout, sources["topology.layout"])),
+        name=name, topology=TopologySpec(validators, executors, parse_layout(layout, sources["topology.layout"]),
+                                         standby),
         wallets=wallets, wallet_value=wallet_value, duration_s=_seconds(duration, "scenario(duration=…)"), seed=seed,
         slot_duration=slot_duration, active_slot_coeff=active_slot_coeff, security_param=security_param,
         readiness_timeout_s=readiness_timeout, workloads=tuple(workloads), node=node, sources=sources,

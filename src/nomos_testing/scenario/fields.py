@@ -53,6 +53,8 @@ PLAN_FIELDS: tuple[PlanField, ...] = (
            maximum=MAX_NODES, example=1),
     _field("topology.layout", lambda p: p.topology.layout, "--layout", kind="str",
            choices=tuple(layout.value for layout in Layout), example="star"),
+    _field("topology.standby", lambda p: p.topology.standby, kind="int", minimum=0, maximum=MAX_NODES, example=1,
+           help="extra validators whose stake is in the genesis but which start only when a workload joins them"),
     _field("consensus.slot_duration", lambda p: p.slot_duration, "--slot", "CONSENSUS_SLOT_TIME", kind="number",
            minimum=MIN_SLOT_DURATION_S, maximum=3600, example=1.0, unit="seconds"),
     _field("consensus.active_slot_coeff", lambda p: p.active_slot_coeff, None, "CONSENSUS_ACTIVE_SLOT_COEFF",

@@ -145,7 +145,8 @@ def read_scenario(text: str, path: Path | str = "<scenario>") -> ScenarioPlan:
         reader.sources["name"] = Source("file", str(path))  # the file's name names the run
     layout_source = reader.sources.get("topology.layout", Source("default"))
     topo = TopologySpec(validators=topology.get("validators", 0), executors=topology.get("executors", 0),
-                        layout=parse_layout(topology.get("layout", "star"), layout_source))
+                        layout=parse_layout(topology.get("layout", "star"), layout_source),
+                        standby=topology.get("standby", 0))
     reader.sources.setdefault("topology.validators", reader.source("", "topology"))
     return ScenarioPlan(topology=topo, sources=reader.sources,
                         **{key: value for key, value in fields.items() if value is not None})

@@ -39,6 +39,7 @@ class TopologySpec:
     validators: int = 3
     executors: int = 1
     layout: Layout = Layout.STAR
+    standby: int = 0  # extra validators in the genesis, not started at deployment (join them mid-run)
 
     @property
     def node_count(self) -> int:
@@ -62,6 +63,7 @@ class ComponentSpec:
 # keyword of `with_overrides` (and of the CLI flags) -> the field path it sets
 OVERRIDABLE: dict[str, str] = {
     "validators": "topology.validators", "executors": "topology.executors", "layout": "topology.layout",
+    "standby": "topology.standby",
     "duration_s": "duration", "seed": "seed", "slot_duration": "consensus.slot_duration",
     "active_slot_coeff": "consensus.active_slot_coeff", "security_param": "consensus.security_param",
     "wallets": "wallets.count", "wallet_value": "wallets.value", "readiness_timeout_s": "readiness.timeout",
@@ -148,7 +150,8 @@ class ScenarioPlan:
         for key in changes:
             given = source.get(key) if isinstance(source, Mapping) else source
             sources[OVERRIDABLE[key]] = given or Source("python", f"with_overrides({key}=…)")
-        topo_changes = {key: changes.pop(key) for key in ("validators", "executors", "layout") if key in changes}
+        topo_changes = {key: changes.pop(key) for key in ("validators", "executors", "layout", "standby")
+                        if key in changes}
         if "layout" in topo_changes:
             topo_changes["layout"] = parse_layout(topo_changes["layout"], sources["topology.layout"])
         if topo_changes:
@@ -165,7 +168,8 @@ class ScenarioPlan:
             "duration": self.duration_s,
             "node": self.node,
             "topology": {"validators": self.topology.validators, "executors": self.topology.executors,
-                         "layout": self.topology.layout.value},
+                         "layout": self.topology.layout.value,
+                         **({"standby": self.topology.standby} if self.topology.standby else {})},
             "consensus": {"slot_duration": self.slot_duration, "active_slot_coeff": self.active_slot_coeff,
                           "security_param": self.security_param},
             "wallets": {"count": self.wallets, "value": self.wallet_value},

@@ -79,6 +79,11 @@ def _check_cross_fields(plan: ScenarioPlan) -> None:
     if topology.node_count > MAX_NODES:
         raise PlanError(f"{source.location()}: topology has {topology.node_count} nodes, more than the {MAX_NODES} "
                         "supported", f"use at most {MAX_NODES} validators + executors")
+    if topology.node_count + topology.standby > MAX_NODES:
+        standby_source = plan.source_of("topology.standby")
+        raise PlanError(f"{standby_source.location()}: topology has {topology.node_count} nodes and "
+                        f"{topology.standby} standby, more than the {MAX_NODES} supported",
+                        f"use at most {MAX_NODES} validators + executors + standby")
     if plan.slot_duration is not None and plan.duration_s < 2 * plan.slot_duration:
         slot_source = plan.source_of("consensus.slot_duration")
         why = f"2 slots of {plan.slot_duration:g} s ({slot_source.location()})"

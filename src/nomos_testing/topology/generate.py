@@ -1,6 +1,9 @@
 """From a resolved plan to a `GeneratedTopology`: names and roles, the dial graph of the layout, and through the
 node adapter the keys of every node and wallet and the shared genesis. Deterministic: the same plan (seed
-included) gives the same topology."""
+included) gives the same topology.
+
+Standby validators (`topology.standby`) follow the deployed validators in name (validator-<n>, …) and come last
+in ordinal; their stake is in the genesis, but they dial nobody and nobody dials them until they join."""
 
 from __future__ import annotations
 
@@ -37,9 +40,14 @@ def generate_topology(plan: ScenarioPlan, adapter: NodeAdapter | None = None) ->
                         "call nomos_testing.scenario.resolve.resolve_plan(plan) first")
     adapter = adapter or default_adapter()
     seed = plan.seed
+    spec = plan.topology
     nodes = tuple(adapter.node_identity(seed, name, role, index, ordinal) for ordinal, (name, role, index)
-                  in enumerate(node_names(plan.topology.validators, plan.topology.executors)))
+                  in enumerate(node_names(spec.validators, spec.executors)))
+    standby = tuple(adapter.node_identity(seed, f"validator-{index}", Role.VALIDATOR, index, ordinal)
+                    for ordinal, index in enumerate(range(spec.validators, spec.validators + spec.standby),
+                                                    start=spec.node_count))
     wallets = tuple(adapter.wallet(seed, index, plan.wallet_value) for index in range(plan.wallets))
-    return GeneratedTopology(layout=plan.topology.layout, nodes=nodes, wallets=wallets,
-                             genesis=adapter.genesis(plan, nodes, wallets),
-                             dials=dial_graph([n.name for n in nodes], plan.topology.layout), node_adapter=adapter)
+    return GeneratedTopology(layout=spec.layout, nodes=nodes, wallets=wallets,
+                             genesis=adapter.genesis(plan, (*nodes, *standby), wallets),
+                             dials=dial_graph([n.name for n in nodes], spec.layout), node_adapter=adapter,
+                             standby=standby, seed=seed)

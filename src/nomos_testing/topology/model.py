@@ -59,6 +59,10 @@ class GeneratedTopology:
     # name -> names this node dials at start
     dials: dict[str, tuple[str, ...]] = field(default_factory=dict)
     node_adapter: NodeAdapter | None = field(default=None, compare=False, repr=False)
+    # validators whose stake is in the genesis but which are not started at deployment (`topology.standby`);
+    # runners deploy `nodes` only, node control joins these one by one
+    standby: tuple[NodeIdentity, ...] = ()
+    seed: int | None = None  # the scenario seed the keys came from: nodes that join later derive theirs from it
 
     @property
     def adapter(self) -> NodeAdapter:
@@ -71,13 +75,17 @@ class GeneratedTopology:
         return self.node_adapter
 
     def node(self, name: str) -> NodeIdentity:
-        for node in self.nodes:
+        for node in (*self.nodes, *self.standby):
             if node.name == name:
                 return node
         raise KeyError(name)
 
     def names(self) -> list[str]:
         return [node.name for node in self.nodes]
+
+    def in_genesis(self) -> tuple[NodeIdentity, ...]:
+        """Every node whose stake the genesis holds: the deployed ones and the standby ones."""
+        return (*self.nodes, *self.standby)
 
     def neighbours(self, name: str) -> set[str]:
         """Undirected degree of the dial graph: the peers a node must see to be network-ready."""

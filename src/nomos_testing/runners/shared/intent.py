@@ -20,6 +20,7 @@ class NodeState(StrEnum):
     STOPPED = "stopped"   # SIGTERM / `docker stop`: a clean shutdown
     KILLED = "killed"     # SIGKILL
     PAUSED = "paused"     # SIGSTOP / `docker pause`
+    STANDBY = "standby"   # in the genesis (topology.standby) but not started: down on purpose until it joins
 
 
 @dataclass(frozen=True)
