@@ -7,9 +7,11 @@ import contextlib
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from nomos_testing import settings
 from nomos_testing.runners.base import Cluster, NodeEndpoint
+from nomos_testing.runners.host.addresses import AddressBlock
 from nomos_testing.runners.host.control import HostNodeControl
 from nomos_testing.runners.host.markers import remove_data_dirs
 from nomos_testing.runners.host.process import NodeProcess, kill_now, stop_processes, tail
@@ -21,9 +23,11 @@ TEARDOWN_GRACE_S = 2.0
 
 class HostCluster(Cluster):
     def __init__(self, run_id: str, run_dir: Path, endpoints: list[NodeEndpoint], processes: list[NodeProcess],
-                 log_names: dict[str, str], intent: IntendedState | None = None, detached: bool = False) -> None:
+                 log_names: dict[str, str], intent: IntendedState | None = None, detached: bool = False,
+                 block: AddressBlock | None = None) -> None:
         super().__init__(run_id, "host", run_dir, endpoints, intent=intent, detached=detached)
         self.processes: dict[str, NodeProcess] = {p.name: p for p in processes}
+        self.block = block  # the run's loopback block (None: a run-state from before per-node addresses)
         self.log_names = log_names  # node -> file name in logs/ (from the node adapter)
         self.control = HostNodeControl(self)
         self._exit_hook = False
@@ -60,6 +64,16 @@ class HostCluster(Cluster):
 
     def node_runner_state(self, name: str) -> dict[str, Any]:
         return self.processes[name].record()
+
+    def runner_state(self) -> dict[str, Any]:
+        return {"address_block": self.block.cidr} if self.block is not None else {}
+
+    def address(self, name: str) -> str:
+        """The node's own loopback address (it listens and dials there)."""
+        host = urlsplit(self.endpoint(name).api_url).hostname
+        if host is None:
+            raise KeyError(name)
+        return host
 
     def _after_detach(self) -> None:
         for process in self.processes.values():

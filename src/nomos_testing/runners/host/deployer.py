@@ -8,6 +8,7 @@ from typing import ClassVar
 from nomos_testing.errors import DeploymentError, PrerequisiteError
 from nomos_testing.nodes.base import NodeAdapter, default_adapter
 from nomos_testing.runners.base import Check, Deployer, Leftover, NodeEndpoint
+from nomos_testing.runners.host.addresses import AddressBlock, choose_block
 from nomos_testing.runners.host.cluster import HostCluster
 from nomos_testing.runners.host.markers import (
     MarkedProcess,
@@ -71,15 +72,18 @@ class HostDeployer(Deployer):
             binaries[role] = found.path
         run_dir = run_dir.resolve()
         reserved: dict[str, NodeSockets] = {}
+        block = choose_block()
         try:
             for folder in ("configs", "logs", "data"):
                 (run_dir / folder).mkdir(parents=True, exist_ok=True)
-            for node in topology.nodes:
-                reserved[node.name] = NodeSockets.reserve()
+            for slot, node in enumerate(topology.nodes):
+                reserved[node.name] = NodeSockets.reserve(block.address(slot))
             processes = self._write_configs(topology, run_id, run_dir, binaries, reserved)
-        except OSError as exc:
+        except (OSError, DeploymentError) as exc:
             for sockets in reserved.values():
                 sockets.close()
+            if isinstance(exc, DeploymentError):
+                raise
             raise DeploymentError(f"could not prepare run {run_id} in {run_dir}: {exc}",
                                   "check free disk space, permissions and open-file limits (ulimit -n)") from exc
         endpoints = [NodeEndpoint(node.name, node.role, node.index,
@@ -87,7 +91,7 @@ class HostDeployer(Deployer):
                                   f"http://{reserved[node.name].addresses().testing_listen}")
                      for node in topology.nodes]
         log_names = {node.name: adapter.log_file_name(node) for node in topology.nodes}
-        return HostCluster(run_id, run_dir, endpoints, processes, log_names)
+        return HostCluster(run_id, run_dir, endpoints, processes, log_names, block=block)
 
     def _write_configs(self, topology: GeneratedTopology, run_id: str, run_dir: Path, binaries: dict[Role, Path],
                        reserved: dict[str, NodeSockets]) -> list[NodeProcess]:
@@ -117,8 +121,9 @@ class HostDeployer(Deployer):
         processes = [NodeProcess.adopt(record.name, record.runner) for record in state.nodes]
         endpoints = [NodeEndpoint(r.name, Role(r.role), r.index, r.api_url, r.testing_url) for r in state.nodes]
         log_names = {p.name: p.log_path.name for p in processes}
+        block = AddressBlock.parse(str(state.runner_state.get("address_block", "")))
         return HostCluster(state.run_id, state.run_dir, endpoints, processes, log_names, intent=state.intent,
-                           detached=True)
+                           detached=True, block=block)
 
     def leftovers(self, entry: index.IndexEntry) -> list[Leftover]:
         found = [Leftover(f"process {p.describe()}") for p in marked_processes(entry.path)]

@@ -1,7 +1,8 @@
 """Listening sockets the runner binds itself and hands to node processes (`pass_fds`, and the node adapter's
 hand-over variable, e.g. `NOMOS_LISTEN_FDS`).
 
-Binding port 0 in this process and keeping the socket open until teardown means there is no window in
+Each node's three sockets are bound on the node's own loopback address (addresses.py), port 0. Binding in
+this process and keeping the socket open until teardown means there is no window in
 which another process could take the port, no retry is ever needed, and a restarted node gets the very same
 socket (connections that arrive while it is down wait in the backlog).
 """
@@ -17,8 +18,8 @@ LOOPBACK = "127.0.0.1"
 BACKLOG = 128
 
 
-def listen_loopback() -> socket.socket:
-    return socket.create_server((LOOPBACK, 0), backlog=BACKLOG)
+def listen_loopback(host: str = LOOPBACK) -> socket.socket:
+    return socket.create_server((host, 0), backlog=BACKLOG)
 
 
 def _address(sock: socket.socket) -> str:
@@ -33,11 +34,11 @@ class NodeSockets:
     p2p: socket.socket
 
     @classmethod
-    def reserve(cls) -> NodeSockets:
+    def reserve(cls, host: str = LOOPBACK) -> NodeSockets:
         opened: list[socket.socket] = []
         try:
             for _ in range(3):
-                opened.append(listen_loopback())
+                opened.append(listen_loopback(host))
         except OSError:
             for sock in opened:
                 sock.close()
@@ -53,6 +54,10 @@ class NodeSockets:
     def by_listener(self) -> dict[str, int]:
         """Inherited descriptors by listener name, as node adapters hand them over."""
         return {"api": self.api.fileno(), "testing_api": self.testing.fileno(), "network": self.p2p.fileno()}
+
+    @property
+    def host(self) -> str:
+        return str(self.p2p.getsockname()[0])
 
     def addresses(self) -> NodeAddresses:
         return NodeAddresses(api_listen=_address(self.api), testing_listen=_address(self.testing),
