@@ -4,8 +4,10 @@ Each poll asks every node for `/cryptarchia/info`; when a node's tip is unknown,
 through `/storage/block` until it reaches a block it already holds (or genesis). Every block any node
 reports is recorded once (with the node that reported it first) into `blocks.jsonl` and delivered to
 every subscriber through an unbounded queue, parents before children. Blocks of competing branches are
-all kept, so forks are visible. Failures are never silent: poll errors, missing blocks (gaps) and walk
-errors are counted per node and reported in `stats()`.
+all kept, so forks are visible. Every answer to a poll is also recorded as a sample of that node's view
+(`history`, written to `views.jsonl` next to `blocks.jsonl`): the fault expectations judge that history.
+Failures are never silent: poll errors, missing blocks (gaps) and walk errors are counted per node and
+reported in `stats()`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from nomos_testing.nodes.client import NodeApiError, NodeClient
 from nomos_testing.observe.events import EventLog
+from nomos_testing.observe.history import ViewHistory, ViewSample
 from nomos_testing.tasks import cancel_and_wait
 
 _ERROR_EVENTS_PER_NODE = 5  # the first few errors of a node go into events.jsonl, all are counted
@@ -68,6 +71,7 @@ class BlockFeed:
         self.polls = 0
         self._subscribers: list[asyncio.Queue[BlockRecord]] = []
         self._out = out_path.open("a", encoding="utf-8") if out_path is not None else None
+        self.history = ViewHistory(out_path.with_name("views.jsonl") if out_path is not None else None)
         self._task: asyncio.Task[None] | None = None
         self._walking: dict[str, asyncio.Lock] = {client.name: asyncio.Lock() for client in clients}
 
@@ -90,6 +94,7 @@ class BlockFeed:
             await cancel_and_wait(task)
         if self._out is not None and not self._out.closed:
             self._out.close()
+        self.history.close()
 
     async def _run(self) -> None:
         while True:
@@ -131,6 +136,9 @@ class BlockFeed:
         view.slot, view.mode, view.updated_at = info.get("slot"), info.get("mode"), time.time()
         if view.tip and view.tip not in self.blocks:
             await self.walk(client, view.tip)
+        # recorded after the walk, so whoever reads the sample finds its tip among the blocks
+        self.history.record(ViewSample(view.updated_at, view.name, height, view.tip, view.lib,
+                                       _int_or_none(view.slot), self.polls))
 
     async def walk(self, client: NodeClient, tip: str) -> None:
         """Fetch `tip` and its unknown ancestors from `client`; record them parents first."""
@@ -229,6 +237,13 @@ class BlockFeed:
             "per_node": {v.name: {"errors": v.poll_errors, "gaps": v.gaps, "last_error": v.last_error}
                          for v in views if v.poll_errors},
         }
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _id(block: dict[str, Any]) -> str:
