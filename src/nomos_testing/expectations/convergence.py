@@ -1,7 +1,8 @@
 """Convergence: after the last fault is removed, every running node's tip is on one branch within `within` s.
 
 A moment is *converged* when every node meant to be running then has answered since the fault removal, and
-each one's tip is at most `lag_allowance` blocks behind the best tip (the highest) and at most
+each one's tip is at most `lag_allowance` blocks behind the best tip (the highest; on a tie, the one most
+nodes hold) and at most
 `lag_allowance` blocks off its branch (a competing block or two at the head is normal while several leaders
 win the same slot). Moments are the block feed's polls (`views.jsonl`); who is meant to run comes from the
 events. While a partition is in force, convergence is not expected.
@@ -52,7 +53,10 @@ def judge_moment(latest: dict[str, ViewSample], nodes: list[str], since: float, 
                  if n not in fresh]
     if not fresh:
         return False, problems or ["no node meant to be running"]
-    best = max(fresh.values(), key=lambda s: (s.height, s.node))
+    holders: dict[str | None, int] = {}
+    for sample in fresh.values():
+        holders[sample.tip] = holders.get(sample.tip, 0) + 1
+    best = max(fresh.values(), key=lambda s: (s.height, holders[s.tip]))  # on a tie, the tip most nodes hold
     for node, sample in sorted(fresh.items()):
         behind = best.height - sample.height
         if behind > lag:

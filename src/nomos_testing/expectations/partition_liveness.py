@@ -42,8 +42,9 @@ def leader_probability(active_slot_coeff: float, stake_share: float) -> float:
 
 
 def chain_start(history: ViewHistory, slot_duration: float) -> float | None:
-    """The chain's start time as the samples show it: median of (sample time − slot × slot duration)."""
-    offsets = [s.time - s.slot * slot_duration for s in history.samples if s.slot is not None]
+    """The chain's start time as the samples show it. A node reporting slot n at time t started it in
+    (t − (n + 1) × slot duration, t − n × slot duration]: the median of those intervals' middles."""
+    offsets = [s.time - (s.slot + 0.5) * slot_duration for s in history.samples if s.slot is not None]
     return float(statistics.median(offsets)) if offsets else None
 
 

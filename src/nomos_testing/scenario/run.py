@@ -77,6 +77,7 @@ class ScenarioRun:
         self.feed: BlockFeed | None = None
         self.results: list[ExpectationResult] = []
         self.workload_results: list[WorkloadResult] = []
+        self.workloads: list[Workload] = []
         self.evaluated = False
 
     async def run(self) -> RunResult:
@@ -126,10 +127,11 @@ class ScenarioRun:
                 ctx = RunContext(plan=plan, topology=deployment.topology, clients=clients, block_feed=self.feed,
                                  events=self.events, rng=random.Random(plan.seed), control=cluster.control,
                                  prometheus_url=cluster.prometheus_url, ready_s=deployment.ready_s,
-                                 intent=cluster.intent)
+                                 intent=cluster.intent, run_dir=self.run_dir)
                 if cluster.control is not None:
                     cluster.control.on_join(lambda endpoint: self._add_node(ctx, deployment, endpoint))
                 workloads: list[Workload] = [component.build() for component in checked.workloads]
+                self.workloads = workloads
                 expectations: list[Expectation] = [component.build() for component in checked.expectations]
                 for workload in workloads:
                     expectations += workload.expectations()
@@ -280,6 +282,7 @@ class ScenarioRun:
             cluster=dict(cluster.extra_report) if cluster else {},
             workloads=self.workload_results, exit_code=exit_code,
             interrupted_during=self.clock.interrupted_in if interrupted else None,
+            faults=[record for workload in self.workloads for record in workload.faults_applied()],
         )
         if self.events is not None:
             self.events.emit("run.end", exit_code=exit_code, verdict=verdict)
