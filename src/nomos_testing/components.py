@@ -4,9 +4,12 @@ the runner capabilities they need, and construction from validated parameters.""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from nomos_testing.params import ParamSchema
+
+if TYPE_CHECKING:
+    from nomos_testing.scenario.plan import ScenarioPlan
 
 
 class Component:
@@ -22,6 +25,11 @@ class Component:
     def required_capabilities(cls, params: Mapping[str, Any]) -> frozenset[str]:
         """What this instance needs of the runner; by default `requires` (a nemesis needs what its faults do)."""
         return cls.requires
+
+    @classmethod
+    def check_plan(cls, params: Mapping[str, Any], plan: ScenarioPlan, where: str) -> None:
+        """Checks of the (already schema-checked) parameters that need the plan, e.g. node names or the run's
+        duration; raise PlanError naming the field (`where` is e.g. "workloads[0]"). Runs at validation."""
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Self:

@@ -72,6 +72,25 @@ class WorkloadResult(_Model):
                                                                 "ended the window")
 
 
+class FaultRecord(_Model):
+    """One fault of a nemesis schedule (faults.json) and what became of it (docs/faults.md)."""
+
+    index: int = Field(description="its position in faults.json")
+    kind: str
+    targets: list[str]
+    params: dict[str, Any] = Field(default_factory=dict)
+    origin: str = Field("scripted", description="scripted, or the random schedule that generated it")
+    at_s: float = Field(description="planned start, seconds from the start of the run window")
+    duration_s: float | None = Field(None, description="planned duration; null: until the final heal")
+    applied_at_s: float | None = Field(None, description="when it was applied (null: never, e.g. after the "
+                                                           "window ended)")
+    removed_at_s: float | None = Field(None, description="when the nemesis removed it")
+    removed_by: str | None = Field(None, description='"nemesis", "final heal", or null (nothing to remove)')
+    mechanism: str | None = Field(None, description="how it was applied (process signals, iptables, proxy, …)")
+    fault_id: str | None = Field(None, description="node control's id of a network fault")
+    error: str | None = None
+
+
 class FeedNodeErrors(_Model):
     errors: int
     gaps: int
@@ -114,6 +133,8 @@ class RunReport(_Model):
     exit_code: int | None = Field(None, description="the exit code the CLI returns for this run")
     interrupted_during: str | None = Field(None, description="the phase a Ctrl-C / SIGTERM arrived in")
     schema_version: int = SCHEMA_VERSION
+    faults: list[FaultRecord] = Field(default_factory=list, description="every fault a nemesis scheduled, "
+                                                                         "with when and how it was applied")
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nomos_testing.nodes.client import NodeClient
@@ -31,6 +32,7 @@ class RunContext:
     prometheus_url: str | None = None
     ready_s: dict[str, float] = field(default_factory=dict)
     intent: IntendedState = field(default_factory=IntendedState)
+    run_dir: Path | None = None  # where workloads may write files of their own (e.g. the nemesis's faults.json)
 
     def should_run(self, name: str) -> bool:
         """Whether node `name` is meant to be up now (not stopped, killed or paused on purpose)."""

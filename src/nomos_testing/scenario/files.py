@@ -64,6 +64,7 @@ class _Reader:
         self.path = path
         self.lines = _Lines(text)
         self.sources: dict[str, Source] = {}
+        self._header_count: dict[str, int] = {}  # sub-table headers of components seen so far
 
     def source(self, key: str, section: str = "", occurrence: int = 0) -> Source:
         line = self.lines.line_of(key, section, occurrence) if key else self.lines.table_line(section, occurrence)
@@ -113,8 +114,35 @@ class _Reader:
             self.sources[where] = table_source
             for name in item:
                 self.sources[f"{where}.{name}"] = self.source(name, key, index)
+            self.nested_sources(item, key, index, where)
             specs.append(ComponentSpec(kind, {k: v for k, v in item.items() if k != "kind"}))
         return tuple(specs)
+
+    def nested_sources(self, item: dict[str, Any], key: str, index: int, where: str) -> None:
+        """Sources of a component's sub-tables (`[workloads.restarts]`) and arrays of tables
+        (`[[workloads.faults]]`): the header's line and each key's, so errors point into them."""
+        begin = self.lines.table_line(key, index) or 0
+        end = self.lines.table_line(key, index + 1) or len(self.lines.lines) + 1
+        for name, value in item.items():
+            tables = [value] if isinstance(value, dict) else value if isinstance(value, list) else []
+            paths = [f"{where}.{name}"] if isinstance(value, dict) else \
+                [f"{where}.{name}[{j}]" for j in range(len(tables))]
+            section = f"{key}.{name}"
+            for table, path in zip(tables, paths, strict=True):
+                if not isinstance(table, dict):
+                    continue
+                occurrence = self._header_count.get(section, 0)
+                line = self.lines.table_line(section, occurrence)
+                if line is None or not begin < line < end:  # an inline table: its key's line says enough
+                    self.sources.setdefault(path, self.sources[f"{where}.{name}"])
+                    continue
+                self._header_count[section] = occurrence + 1
+                self.sources[path] = Source("file", str(self.path), line)
+                if self.sources[f"{where}.{name}"].line is None:  # written only as headers: the first one
+                    self.sources[f"{where}.{name}"] = self.sources[path]
+                for inner in table:
+                    found = self.lines.line_of(inner, section, occurrence)
+                    self.sources[f"{path}.{inner}"] = Source("file", str(self.path), found or line)
 
 
 def read_scenario(text: str, path: Path | str = "<scenario>") -> ScenarioPlan:

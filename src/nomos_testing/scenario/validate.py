@@ -103,7 +103,11 @@ def _check_components(plan: ScenarioPlan, section: str, specs: tuple[ComponentSp
                             f"use one of: {known}")
         plugin = registry.get(spec.kind, f"{where}.kind")
         sources = {name: plan.source_of(f"{where}.{name}") for name in spec.params}
+        # nested values (`workloads[0].faults[2].groups`) by their path relative to the component
+        sources |= {path[len(where) + 1:]: source for path, source in plan.sources.items()
+                    if path.startswith(f"{where}.")}
         params = plugin.params.resolve(spec.params, f"{where} ({spec.kind})", sources, fallback=kind_source)
+        plugin.check_plan(params, plan, where)
         checked.append(CheckedComponent(where, spec.kind, plugin, params))
     return tuple(checked)
 

@@ -13,6 +13,7 @@ from nomos_testing.components import Component
 
 if TYPE_CHECKING:
     from nomos_testing.expectations.base import Expectation
+    from nomos_testing.observe.report import FaultRecord
     from nomos_testing.scenario.context import RunContext
 
 
@@ -28,6 +29,10 @@ class Workload(Component, ABC):
 
     def expectations(self) -> list[Expectation]:
         """Checks that belong to this workload; they are judged with the plan's own expectations."""
+        return []
+
+    def faults_applied(self) -> list[FaultRecord]:
+        """The faults this workload scheduled and what became of them (the report's `faults`)."""
         return []
 
     @abstractmethod
