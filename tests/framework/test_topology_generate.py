@@ -149,8 +149,10 @@ def test_join_in_genesis_takes_the_next_standby_then_says_how_to_get_more() -> N
     assert first.node is t.standby[0] and first.peers == ("validator-0",) and first.node.stake == STAKE_PER_NODE
     joined = with_joined(t, first.node, first.peers)
     assert joined.nodes[-1] is first.node and joined.dials["validator-3"] == ("validator-0",)
-    assert joined.genesis == t.genesis and joined.standby == ()
+    assert joined.genesis == t.genesis and joined.in_genesis() == t.in_genesis()
     with pytest.raises(NodeControlError, match="all 1 standby") as exc:
+        plan_join(joined, Role.VALIDATOR, None, True, [*running, "validator-3"], running)
+    with pytest.raises(NodeControlError, match="all 1 standby"):
         plan_join(t, Role.VALIDATOR, None, True, [*running, "validator-3"], running)
     assert "standby = 2" in (exc.value.remedy or "") and "in_genesis=False" in (exc.value.remedy or "")
     with pytest.raises(NodeControlError, match=r"topology.standby = 0"):

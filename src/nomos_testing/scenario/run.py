@@ -202,7 +202,7 @@ class ScenarioRun:
         control = deployment.cluster.control
         if control is None:
             return
-        if control.intent.network or control.intent.down_on_purpose():
+        if control.intent.network or control.intent.faulted():
             self.console.phase("healing every fault before judging")
             began = time.monotonic()
             done = await control.restore_all()
@@ -299,11 +299,18 @@ class ScenarioRun:
         if self.deployment is None:
             return []
         views = self.feed.views if self.feed else {}
-        intent = self.deployment.cluster.intent
+        cluster, topology = self.deployment.cluster, self.deployment.topology
+        intent = cluster.intent
+        # deployed nodes, then nodes that joined mid-run, then standby validators that never joined
+        deployed = {node.name for node in topology.nodes}
+        joined = [(n.name, n.role) for n in cluster.nodes if n.name not in deployed]
+        present = deployed | {name for name, _ in joined}
+        rows = [(n.name, n.role) for n in topology.nodes] + joined + \
+            [(n.name, n.role) for n in topology.standby if n.name not in present]
         out = []
-        for node in self.deployment.topology.nodes:
-            view = views.get(node.name)
-            out.append(NodeSummary(name=node.name, role=node.role.value, ready_s=self.deployment.ready_s.get(node.name),
+        for name, role in rows:
+            view = views.get(name)
+            out.append(NodeSummary(name=name, role=role.value, ready_s=self.deployment.ready_s.get(name),
                                    height=view.height if view else None, tip=view.tip if view else None,
-                                   lib=view.lib if view else None, state=intent.label(node.name)))
+                                   lib=view.lib if view else None, state=intent.label(name)))
         return out

@@ -78,6 +78,6 @@ def plan_join(topology: GeneratedTopology, role: Role, peers: Sequence[str] | No
 
 
 def with_joined(topology: GeneratedTopology, node: NodeIdentity, peers: Sequence[str]) -> GeneratedTopology:
-    """The topology with one more deployed node that dials `peers` (the genesis is unchanged)."""
-    return replace(topology, nodes=(*topology.nodes, node), dials={**topology.dials, node.name: tuple(peers)},
-                   standby=tuple(n for n in topology.standby if n.name != node.name))
+    """The topology with one more deployed node that dials `peers`. The genesis is unchanged, and so is the
+    standby list (a joined standby node is in both: `next_standby` skips the nodes present)."""
+    return replace(topology, nodes=(*topology.nodes, node), dials={**topology.dials, node.name: tuple(peers)})

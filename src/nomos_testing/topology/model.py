@@ -85,7 +85,8 @@ class GeneratedTopology:
 
     def in_genesis(self) -> tuple[NodeIdentity, ...]:
         """Every node whose stake the genesis holds: the deployed ones and the standby ones."""
-        return (*self.nodes, *self.standby)
+        deployed = {node.name for node in self.nodes}
+        return (*self.nodes, *(node for node in self.standby if node.name not in deployed))
 
     def neighbours(self, name: str) -> set[str]:
         """Undirected degree of the dial graph: the peers a node must see to be network-ready."""

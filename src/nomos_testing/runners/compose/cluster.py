@@ -1,17 +1,24 @@
-"""A running compose stack as the run core sees it: endpoints, exit detection, log collection, teardown."""
+"""A running compose stack as the run core sees it: endpoints, exit detection, log collection, teardown, and
+nodes that join mid-run (a service added to the run's compose files, then `up` on its own)."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nomos_testing.errors import NodeControlError
 from nomos_testing.runners.base import Cluster, NodeEndpoint
 from nomos_testing.runners.compose.control import ComposeNodeControl
-from nomos_testing.runners.compose.project import ComposeProject, remove_by_label
-from nomos_testing.runners.compose.stack import PROMETHEUS_SERVICE
-from nomos_testing.runners.shared.docker import RUN_LABEL, DockerCommandError
-from nomos_testing.runners.shared.intent import IntendedState
+from nomos_testing.runners.compose.project import UP_TIMEOUT_S, ComposeProject, ContainerState, remove_by_label
+from nomos_testing.runners.compose.stack import PROMETHEUS_SERVICE, StackSpec, add_node_to_stack, write_pinned_stack
+from nomos_testing.runners.shared.docker import RUN_LABEL, DockerCommandError, arun
+from nomos_testing.runners.shared.intent import IntendedState, NodeState
+from nomos_testing.runners.shared.joining import wait_api_answers
+from nomos_testing.topology.join import plan_join, with_joined
+from nomos_testing.topology.model import GeneratedTopology, Role
 
 LOG_TAIL_LINES = 30
 EARLIER_LOGS = Path("logs") / ".earlier"  # logs of containers replaced by their pinned twin
@@ -30,7 +37,20 @@ class ComposeCluster(Cluster):
         self.log_names = log_names  # node name -> nomos-node-<i>.log / nomos-executor-<i>.log
         self.preserve = preserve
         self.pinned: set[str] = set(pinned or ())  # services already recreated from the pinned file
+        # What adding a node needs; set by the deployer (a cluster attached from run-state cannot add nodes)
+        self.topology: GeneratedTopology | None = None
+        self.stack: StackSpec | None = None
+        self.chain_start_time: float | None = None
+        self.pinned_ports: dict[str, dict[int, int]] = {}
         self.control = ComposeNodeControl(self)
+
+    def joinable(self, topology: GeneratedTopology, stack: StackSpec, chain_start_time: float,
+                 pinned_ports: dict[str, dict[int, int]]) -> None:
+        """Keep what adding nodes later needs; the topology's standby validators are down on purpose."""
+        self.topology, self.stack, self.chain_start_time = topology, stack, chain_start_time
+        self.pinned_ports = {name: dict(ports) for name, ports in pinned_ports.items()}
+        for node in topology.standby:
+            self.intent.add_node(node.name, NodeState.STANDBY)
 
     async def exited(self) -> dict[str, str]:
         exited: dict[str, str] = {}
@@ -42,6 +62,52 @@ class ComposeCluster(Cluster):
                 exited[container.service] = (f"container exited with code {container.exit_code}; "
                                              f"last {LOG_TAIL_LINES} log lines:\n{tail}")
         return exited
+
+    async def join_node(self, role: Role, peers: Sequence[str] | None,
+                        in_genesis: bool) -> tuple[NodeEndpoint, dict[str, Any]]:
+        if self.topology is None or self.stack is None or self.chain_start_time is None:
+            raise NodeControlError(f"node control: run {self.run_id} was attached from its run-state file; only "
+                                   "the process that deployed it can add nodes",
+                                   "join nodes from the scenario run (a workload, or the run core's deployed())")
+        present = [node.name for node in self.nodes]
+        running = [name for name in present if self.intent.should_run(name)]
+        joining = plan_join(self.topology, role, peers, in_genesis, present, running)
+        node = joining.node
+        topology = with_joined(self.topology, node, joining.peers)
+        compose_file = await asyncio.to_thread(add_node_to_stack, topology, node, self.stack, self.run_dir,
+                                               self.chain_start_time, self.pinned_ports)
+        self.topology = topology
+        self.log_names[node.name] = topology.adapter.log_file_name(node)
+        try:
+            await self.project.compose("up", "-d", "--no-deps", "--no-build", node.name, timeout=UP_TIMEOUT_S)
+            container = next((c for c in await self.project.containers() if c.service == node.name), None)
+        except DockerCommandError as exc:
+            raise NodeControlError(f"node control: compose up of the joined node {node.name}: {exc}",
+                                   f"read {compose_file} and `docker info`") from exc
+        ports = topology.adapter.container_ports
+        api, testing = (container.url(ports.api), container.url(ports.testing)) if container else (None, None)
+        if container is None or api is None or testing is None:
+            tail = await self.project.logs(container.container_id, tail=LOG_TAIL_LINES) if container else ""
+            raise NodeControlError(f"node control: joined node {node.name} has no running container "
+                                   f"({container.status if container else 'none'}):\n{tail.rstrip()}",
+                                   f"read {compose_file} and the node's log")
+        endpoint = NodeEndpoint(node.name, node.role, node.index, api, testing)
+        self.nodes.append(endpoint)
+        self.pinned_ports[node.name] = container.pinned_ports()
+        await asyncio.to_thread(write_pinned_stack, topology, self.stack, self.run_dir, self.pinned_ports)
+        await self._reload_prometheus()
+        api_s = await wait_api_answers(topology.adapter, endpoint, lambda: self._exit_of(node.name))
+        return endpoint, {"dials": list(joining.peers), "service": node.name, "api_answered_s": api_s,
+                          "via": f"service added to {compose_file.name}, compose up -d --no-deps"}
+
+    async def _exit_of(self, service: str) -> str | None:
+        return (await self.exited()).get(service)
+
+    async def _reload_prometheus(self) -> None:
+        """Prometheus re-reads its config (now with the joined node's scrape job) on SIGHUP."""
+        found: list[ContainerState] = [c for c in await self.project.containers() if c.service == PROMETHEUS_SERVICE]
+        for container in found:
+            await arun(["docker", "kill", "-s", "HUP", container.container_id], check=False)
 
     async def keep_earlier_log(self, service: str) -> None:
         for container in await self.project.containers():

@@ -76,26 +76,21 @@ def prometheus_port() -> int | None:
     return port
 
 
-def _client_host(bound_ip: str) -> str:
-    """A wildcard binding is reached through loopback."""
-    return "127.0.0.1" if bound_ip in ("", "0.0.0.0", "::") else bound_ip
-
-
 def _url(container: ContainerState, port: int) -> str:
-    if port not in container.ports:
+    url = container.url(port)
+    if url is None:
         raise DeploymentError(f"{container.service}: container port {port} is not published "
                               f"(container status: {container.status})",
                               "read the container's log (docker logs) and the run's compose.yaml")
-    ip, host_port = container.ports[port]
-    host = _client_host(ip)
-    return f"http://[{host}]:{host_port}" if ":" in host else f"http://{host}:{host_port}"
+    return url
 
 
 class ComposeDeployer(Deployer):
     name: ClassVar[str] = "compose"
-    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"detach"}
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"pause", "join", "detach"}
     # Slot 0 starts this long after the configs are written: containers take a moment to come up.
     default_chain_start_lead_s: ClassVar[float] = 2.0
+    _chain_start: float = 0.0  # of the stack written last (write_stack)
 
     # Preflight ---------------------------------------------------------------------------------------
 
@@ -201,6 +196,7 @@ class ComposeDeployer(Deployer):
                          node_environment={**adapter.environment(), **adapter.container_environment(labels)},
                          owner=owner_token())
         compose_file = self.write_stack(topology, spec, run_dir)
+        chain_start = self._chain_start
         project = ComposeProject(run_id, project_name(run_id), compose_file, cli)
         log_names = {n.name: adapter.log_file_name(n) for n in topology.nodes}
         ports = adapter.container_ports
@@ -221,7 +217,7 @@ class ComposeDeployer(Deployer):
         except BaseException:
             await asyncio.shield(self._abort(project, run_dir, log_names, None))
             raise
-        pinned = {name: {port: binding[1] for port, binding in c.ports.items()} for name, c in containers.items()}
+        pinned = {name: c.pinned_ports() for name, c in containers.items()}
         pinned_file = write_pinned_stack(topology, spec, run_dir, pinned)
         print(f"  compose project {project.name}: {compose_file}\n  prometheus {prometheus_url}",
               file=sys.stderr, flush=True)
@@ -232,12 +228,14 @@ class ComposeDeployer(Deployer):
                           "node_image": node_tag, "prometheus_image": prometheus_image, "published_on": host,
                           "prometheus_port_pinned": pinned_prometheus is not None},
             preserve=preserve)
+        cluster.joinable(topology, spec, chain_start, pinned)
         cluster.save_state()
         return cluster
 
     def write_stack(self, topology: GeneratedTopology, spec: StackSpec, run_dir: Path) -> Path:
         """Write node configs, Prometheus config and compose.yaml; returns the compose file."""
-        return write_stack(topology, spec, run_dir, time.time() + self.chain_start_lead_s)
+        self._chain_start = time.time() + self.chain_start_lead_s  # nodes that join later get the same genesis
+        return write_stack(topology, spec, run_dir, self._chain_start)
 
     @staticmethod
     def _get(containers: dict[str, ContainerState], service: str) -> ContainerState:

@@ -27,6 +27,18 @@ class ContainerState:
     exit_code: int
     ports: dict[int, tuple[str, int]]  # container port -> (host ip, host port)
 
+    def url(self, port: int) -> str | None:
+        """http://host:port of a published container port (a wildcard binding through loopback), or None."""
+        if port not in self.ports:
+            return None
+        ip, host_port = self.ports[port]
+        host = "127.0.0.1" if ip in ("", "0.0.0.0", "::") else ip
+        return f"http://[{host}]:{host_port}" if ":" in host else f"http://{host}:{host_port}"
+
+    def pinned_ports(self) -> dict[int, int]:
+        """container port -> the host port it got (pinned into compose.pinned.yaml)."""
+        return {port: binding[1] for port, binding in self.ports.items()}
+
 
 @dataclass(frozen=True)
 class ComposeProject:

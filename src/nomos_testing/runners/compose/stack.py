@@ -81,19 +81,20 @@ def config_in_container(adapter: NodeAdapter, node: NodeIdentity) -> str:
     return f"{adapter.config_dir_in_container}/{adapter.config_file_name(node)}"
 
 
-def write_node_configs(topology: GeneratedTopology, run_dir: Path, chain_start_time: float) -> dict[str, Path]:
+def write_node_config(topology: GeneratedTopology, node: NodeIdentity, run_dir: Path,
+                      chain_start_time: float) -> Path:
     adapter = topology.adapter
     configs_dir = run_dir / "configs"
     configs_dir.mkdir(parents=True, exist_ok=True)
-    addresses = node_addresses(topology)
-    written: dict[str, Path] = {}
-    for node in topology.nodes:
-        path = configs_dir / adapter.config_file_name(node)
-        path.write_text(adapter.render_config(topology, node, addresses, chain_start_time,
-                                              adapter.data_dir_in_container))
-        path.chmod(0o644)  # read by whichever user the image runs as
-        written[node.name] = path
-    return written
+    path = configs_dir / adapter.config_file_name(node)
+    path.write_text(adapter.render_config(topology, node, node_addresses(topology), chain_start_time,
+                                          adapter.data_dir_in_container))
+    path.chmod(0o644)  # read by whichever user the image runs as
+    return path
+
+
+def write_node_configs(topology: GeneratedTopology, run_dir: Path, chain_start_time: float) -> dict[str, Path]:
+    return {node.name: write_node_config(topology, node, run_dir, chain_start_time) for node in topology.nodes}
 
 
 def prometheus_config(topology: GeneratedTopology) -> dict[str, Any]:
@@ -194,10 +195,29 @@ def write_stack(topology: GeneratedTopology, spec: StackSpec, run_dir: Path, cha
     """Write configs/, prometheus/prometheus.yml and compose.yaml into run_dir; return the compose file."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_node_configs(topology, run_dir, chain_start_time)
+    write_prometheus_config(topology, run_dir)
+    compose_file = run_dir / COMPOSE_FILE
+    compose_file.write_text(render_compose(topology, spec))
+    return compose_file
+
+
+def write_prometheus_config(topology: GeneratedTopology, run_dir: Path) -> Path:
+    # Rewritten in place (same inode) when a node joins: the running container's bind mount sees the new text.
     prometheus_file = run_dir / PROMETHEUS_CONFIG
     prometheus_file.parent.mkdir(parents=True, exist_ok=True)
     prometheus_file.write_text(yaml.safe_dump(prometheus_config(topology), sort_keys=False))
     prometheus_file.chmod(0o644)
+    return prometheus_file
+
+
+def add_node_to_stack(topology: GeneratedTopology, node: NodeIdentity, spec: StackSpec, run_dir: Path,
+                      chain_start_time: float, pinned_ports: dict[str, dict[int, int]]) -> Path:
+    """A node joins the running stack: `topology` already holds it. Writes its config, adds its service and
+    data volume to compose.yaml and compose.pinned.yaml (its host ports stay ephemeral until its first `up`)
+    and its scrape job to the Prometheus config. Returns the compose file to `up` its service from."""
+    write_node_config(topology, node, run_dir, chain_start_time)
+    write_prometheus_config(topology, run_dir)
+    write_pinned_stack(topology, spec, run_dir, pinned_ports)
     compose_file = run_dir / COMPOSE_FILE
     compose_file.write_text(render_compose(topology, spec))
     return compose_file

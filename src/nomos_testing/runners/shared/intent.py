@@ -88,6 +88,11 @@ class IntendedState:
     def down_on_purpose(self) -> set[str]:
         return {name for name, state in self.states.items() if state is not NodeState.RUNNING}
 
+    def faulted(self) -> set[str]:
+        """Nodes down because of a fault (stopped, killed, paused): what the final heal restores. A standby
+        node that never joined is down on purpose but is no fault."""
+        return {name for name, state in self.states.items() if state not in (NodeState.RUNNING, NodeState.STANDBY)}
+
     def cut_off(self, node: str) -> set[str]:
         """Nodes `node` cannot reach now because of a partition in force."""
         return {b if a == node else a for fault in self.network.values() if fault.kind == "partition"
