@@ -58,18 +58,17 @@ def judge_moment(latest: dict[str, ViewSample], nodes: list[str], since: float, 
         holders[sample.tip] = holders.get(sample.tip, 0) + 1
     best = max(fresh.values(), key=lambda s: (s.height, holders[s.tip]))  # on a tie, the tip most nodes hold
     for node, sample in sorted(fresh.items()):
+        found = []
         behind = best.height - sample.height
         if behind > lag:
-            problems.append(f"{node}: height {sample.height} is {behind} behind {best.node}'s {best.height}")
-            continue
-        if not sample.tip or not best.tip:
-            problems.append(f"{node}: no tip reported")
-            continue
-        off = off_branch(chain, sample.tip, best.tip, lag)
+            found.append(f"height {sample.height} is {behind} behind {best.node}'s {best.height}")
+        off = off_branch(chain, sample.tip, best.tip, lag) if sample.tip and best.tip else None
         if off is None:
-            problems.append(f"{node}: tip {sample.tip[:12]} has no known ancestry to {best.node}'s tip")
+            found.append(f"tip {(sample.tip or '?')[:12]} has no known ancestry to {best.node}'s tip")
         elif off:
-            problems.append(f"{node}: tip is on a branch that left {best.node}'s more than {lag} blocks back")
+            found.append(f"tip is on a branch that left {best.node}'s more than {lag} blocks back")
+        if found:
+            problems.append(f"{node}: " + ", ".join(found))
     return not problems, problems
 
 
