@@ -1,4 +1,4 @@
-"""`nomos-testing`: run, doctor, up, down, node, clean, plugins, image build (docs/cli.md).
+"""`nomos-testing`: run, replay, doctor, up, down, node, clean, plugins, image build (docs/cli.md).
 
 Exit codes: 0 pass · 1 an expectation or a workload failed · 2 prerequisite, input or deployment error ·
 130 interrupted.
@@ -18,6 +18,7 @@ import typer
 
 from nomos_testing import settings
 from nomos_testing.errors import EXIT_INTERRUPTED, EXIT_PASSED, EXIT_SETUP_ERROR, FrameworkError, PlanError
+from nomos_testing.faults.replay import recorded_runner, replay_plan
 from nomos_testing.observe.console import RunConsole
 from nomos_testing.params import Source
 from nomos_testing.plugins import default_registries
@@ -127,6 +128,35 @@ def run(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: Va
     except (KeyboardInterrupt, asyncio.CancelledError):  # a second Ctrl-C: force-quit
         console.error("interrupted again: quitting before teardown finished (`nomos-testing clean` removes the rest)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def replay(run_dir: Annotated[Path, typer.Argument(help="the run directory of an earlier run (holds plan.json)")],
+           runner: Annotated[str | None, typer.Option("--runner", "-r", help="host | compose | k8s (default: the "
+                                                      "earlier run's)")] = None,
+           out: OutOpt = None) -> None:
+    """Re-run an earlier run: its plan (same seed) and its recorded fault schedule (faults.json)."""
+    console = RunConsole()
+    try:
+        settings.validate()
+        base, recorded = replay_plan(run_dir)
+        runner = runner or recorded_runner(run_dir) or "host"
+        plan = resolve_plan(base)
+        validate_plan(plan, default_registries(), runner=runner)
+        deployer = _deployer(runner)
+        run_id = new_run_id(plan)
+        new_dir = _run_dir(out, run_id)
+    except FrameworkError as exc:
+        raise _fail(console, exc) from None
+    faults = f"{len(recorded.faults)} recorded fault(s) from faults.json" if recorded else "no faults.json"
+    console.line(f"replaying {run_dir} (seed {plan.seed}, {faults}) as {new_dir} on the {runner} runner")
+    try:
+        result = _run_async(ScenarioRun(plan, deployer, new_dir, run_id, console).run())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        console.error("interrupted again: quitting before teardown finished (`nomos-testing clean` removes the rest)")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    console.line(f"replay of {run_dir}: new run {result.run_dir} (exit {result.exit_code})")
     raise typer.Exit(result.exit_code)
 
 

@@ -222,7 +222,7 @@ class Param:
             return None if isinstance(shown, str) and shown in self.choices else f"got {value!r}"
         if not self._kind_ok(value):
             return f"got {value!r}"
-        if self.kind in ("int", "number"):
+        if self.kind in ("int", "number", "duration"):
             low, high = self.minimum, self.maximum
             if low is not None and (value < low or (self.exclusive_minimum and value == low)):
                 return f"got {_show(value)}"

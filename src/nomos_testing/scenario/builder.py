@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from nomos_testing.errors import PlanError
+from nomos_testing.faults.builder import ChaosConfigurator, plain
 from nomos_testing.params import Source
 from nomos_testing.plugins import Registries
 from nomos_testing.scenario.plan import (
@@ -154,6 +155,42 @@ class ScenarioBuilder:
 
     def with_expectation(self, kind: str, **params: Any) -> ScenarioBuilder:
         return self._component("expectations", "with_expectation", kind, params)
+
+    # The nemesis (faults/builder.py): one per plan; these calls add to it -----------------------------
+
+    def _nemesis(self, method: str) -> tuple[int, dict[str, Any]]:
+        index = next((i for i, spec in enumerate(self._workloads) if spec.kind == "nemesis"), None)
+        if index is None:
+            index = len(self._workloads)
+            self._workloads.append(ComponentSpec("nemesis"))
+            self._sources[f"workloads[{index}]"] = _call(method)
+        return index, {key: plain(value) for key, value in self._workloads[index].params.items()}
+
+    def chaos_with(self, configure: Callable[[ChaosConfigurator], object]) -> ScenarioBuilder:
+        """Faults, like the original's `chaos_with(|c| c.restart().min_delay(…).apply())`: random schedules
+        (`c.restart()`, `c.pauses()`, `c.kills()`, `c.partitions()`, `c.delays()`, `c.losses()`), scripted
+        faults (`c.fault(at=…, kind=…, …)`), `c.recovery(…)` and `c.seed(…)`."""
+        index, params = self._nemesis("chaos_with")
+        chaos = ChaosConfigurator(params)
+        configure(chaos)
+        for path, call in chaos.calls.items():
+            self._sources[f"workloads[{index}].{path}"] = Source("python", call)
+        self._workloads[index] = ComponentSpec("nemesis", params)
+        return self
+
+    def nemesis(self, **params: Any) -> ScenarioBuilder:
+        """The nemesis's parameters as keywords, e.g. nemesis(recovery=20, restarts={"min_delay": 5})."""
+        index, current = self._nemesis("nemesis")
+        for name, value in params.items():
+            current[name] = plain(value)
+            self._sources[f"workloads[{index}].{name}"] = Source("python", f"ScenarioBuilder.nemesis({name}=…)")
+        self._workloads[index] = ComponentSpec("nemesis", current)
+        return self
+
+    def fault(self, at: timedelta | float | str, kind: str, duration: timedelta | float | str | None = None,
+              **params: Any) -> ScenarioBuilder:
+        """One scripted fault, e.g. fault(at="20s", kind="pause", node="validator-1", duration="5s")."""
+        return self.chaos_with(lambda chaos: chaos.fault(at, kind, duration, **params))
 
     def expect_consensus_liveness(self, min_fraction: float = 0.5, lag_allowance: int = 2) -> ScenarioBuilder:
         return self.with_expectation("consensus_liveness", min_fraction=min_fraction, lag_allowance=lag_allowance)
