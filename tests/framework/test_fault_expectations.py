@@ -302,14 +302,14 @@ def test_a_node_that_does_not_catch_up_fails_with_its_gap() -> None:
     tl = timeline(ev(10, "node.resume", node="v2"))
     history = climbing({"v0": lambda t: t, "v1": lambda t: t, "v2": lambda t: min(t, 5)})
     result = measure_recovery(history, tl, NODES, tl.recoveries()[0], 20, 2)
-    assert (result.status, result.height, result.network_height, result.gap) == ("not recovered", 5, 29, 24)
+    assert (result.status, result.height, result.network_height, result.gap) == ("not recovered", 5, 30, 25)
     outcome = judge_recovery([result], tl, 20, 2)
     assert not outcome.passed
     assert "v2 not at the network height 20 s after node.resume v2 at" in outcome.message
-    assert "(height 5, 24 below the network's 29; tolerance 2)" in outcome.message
+    assert "(height 5, 25 below the network's 30; tolerance 2)" in outcome.message
     assert outcome.figures["per_event"][0] == {"node": "v2", "event": "node.resume", "at_s": 10.0,
                                                     "status": "not recovered", "seconds": None, "height": 5,
-                                                    "network_height": 29, "gap": 24}
+                                                    "network_height": 30, "gap": 25}
 
 
 def test_recovery_is_not_judged_when_the_node_goes_down_again_and_ignores_cut_off_nodes() -> None:
@@ -323,6 +323,24 @@ def test_recovery_is_not_judged_when_the_node_goes_down_again_and_ignores_cut_of
     history = climbing({"v0": lambda t: 3 * t, "v1": lambda t: t, "v2": lambda t: t if t >= 12 else None})
     result = measure_recovery(history, cut, NODES, cut.recoveries()[0], 20, 2)
     assert result.status == "recovered" and result.network_height == 12
+
+
+def test_recovery_clock_starts_when_the_node_can_reach_a_peer() -> None:
+    # v2 restarts at 10 while isolated until 25; it catches up at 30: 20 s after the event, 5 s after the heal
+    isolated = timeline(ev(5, "net.partition", fault="partition-1", groups=[["v2"], ["v0", "v1"]]),
+                        ev(10, "node.start", node="v2"),
+                        ev(25, "net.heal", fault="partition-1", fault_kind="partition"))
+    history = climbing({"v0": lambda t: t, "v1": lambda t: t, "v2": lambda t: 5 if t < 30 else t})
+    result = measure_recovery(history, isolated, NODES, isolated.recoveries()[0], 10, 2)
+    assert result.status == "recovered" and result.seconds == pytest.approx(20, abs=0.1)
+    stuck = climbing({"v0": lambda t: t, "v1": lambda t: t, "v2": lambda t: 5}, until=60)
+    result = measure_recovery(stuck, isolated, NODES, isolated.recoveries()[0], 10, 2)
+    assert result.status == "not recovered" and result.gap == 30  # at 35.01: v2 at 5, the others at 35
+    assert "the clock started 15.0 s after the event" in result.note
+    forever = timeline(ev(5, "net.partition", fault="partition-1", groups=[["v2"], ["v0", "v1"]]),
+                       ev(10, "node.start", node="v2"))
+    result = measure_recovery(stuck, forever, NODES, forever.recoveries()[0], 10, 2)
+    assert result.status == "interrupted" and "cut off from every running node until the history ends" in result.note
 
 
 async def test_recovery_expectation_without_recoveries_passes(tmp_path: Path) -> None:

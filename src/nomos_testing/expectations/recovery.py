@@ -39,6 +39,7 @@ class Recovery:
     height: int | None = None
     network_height: int | None = None
     note: str = ""
+    deadline: float | None = None  # for a pending judgement: when its time is up
 
     @property
     def failed(self) -> bool:
@@ -58,7 +59,6 @@ class Recovery:
 def measure_recovery(history: ViewHistory, timeline: FaultTimeline, names: list[str], event: dict[str, Any],
                      within: float, tolerance: int) -> Recovery:
     node, since = str(event["node"]), float(event["time"])
-    deadline = since + within
     latest: dict[str, ViewSample] = {}
     for sample in history.samples:
         if sample.time >= since:
@@ -66,27 +66,37 @@ def measure_recovery(history: ViewHistory, timeline: FaultTimeline, names: list[
         latest[sample.node] = sample
     height: int | None = None
     network: int | None = None
-    for sample in history.between(since, deadline):
-        latest[sample.node] = sample
+    clock: float | None = None  # when the node could first reach a running peer: its `within` starts then
+    for sample in history.between(since):
         at = sample.time
+        if clock is not None and at > clock + within:
+            break
+        latest[sample.node] = sample
         if not timeline.is_up(node, at):
             return Recovery(node, event, "interrupted", note=f"down again on purpose {at - since:.1f} s later")
-        mine = latest.get(node)
-        if mine is None or mine.time < since:
-            continue  # no answer since it came back
         cut_off = timeline.cut_off(node, at)
         others = [latest[n].height for n in names
                   if n != node and n in latest and n not in cut_off and timeline.is_up(n, at)]
         if not others:
-            continue
+            continue  # cut off from every running node (a partition in force): not judged meanwhile
+        clock = at if clock is None else clock
+        mine = latest.get(node)
+        if mine is None or mine.time < since:
+            continue  # no answer since it came back
         height, network = mine.height, max(others)
         if height >= network - tolerance:
             return Recovery(node, event, "recovered", at - since, height=height, network_height=network)
-    reached = history.last_time is not None and history.last_time >= deadline
-    status = "not recovered" if reached else "pending"  # pending: the history does not reach the deadline yet
+    if clock is None:
+        return Recovery(node, event, "interrupted", note="cut off from every running node until the history ends")
+    deadline = clock + within
+    if history.last_time is None or history.last_time < deadline:
+        gap = None if height is None or network is None else network - height
+        return Recovery(node, event, "pending", gap=gap, height=height, network_height=network, deadline=deadline)
     gap = None if height is None or network is None else network - height
-    note = "" if height is not None else "no answer from it (or no reachable peer) since the event"
-    return Recovery(node, event, status, gap=gap, height=height, network_height=network, note=note)
+    note = "" if height is not None else "no answer from it since the event"
+    waited = f"the clock started {clock - since:.1f} s after the event, when a peer was reachable"
+    return Recovery(node, event, "not recovered", gap=gap, height=height, network_height=network,
+                    note=", ".join(x for x in (note, waited if clock - since > 1.0 else "") if x), deadline=deadline)
 
 
 class NodeRecovery(Expectation):
@@ -115,7 +125,7 @@ class NodeRecovery(Expectation):
         live_polls = 0
         while pending := [r for r in results if r.status == "pending"]:
             # the history ends before some deadline: poll until each pending node recovers or its time is up
-            if time.time() >= max(float(r.event["time"]) + self.within for r in pending):
+            if time.time() >= max(r.deadline or 0.0 for r in pending):
                 break
             await asyncio.sleep(feed.poll_interval_s)
             await feed.poll_once()
@@ -155,5 +165,5 @@ def judge_recovery(results: list[Recovery], timeline: FaultTimeline, within: flo
     tail = (f", slowest {slowest.node} in {slowest.seconds:.1f} s"
             if slowest is not None and slowest.seconds is not None else "")
     skipped = len(results) - len(recovered)
-    note = f" ({skipped} not judged: down again before recovering)" if skipped else ""
+    note = f" ({skipped} not judged: down again, or cut off, before recovering)" if skipped else ""
     return Outcome(True, f"{len(recovered)} node recoveries within {within:g} s{tail}{note}", figures)

@@ -54,6 +54,7 @@ class FaultTimeline:
         deployed = [float(e["time"]) for e in self.events if e["kind"] == DEPLOYED_EVENT]
         self.deployed_at: float | None = deployed[0] if deployed else None
         self._transitions = self._node_transitions()
+        self._joined = frozenset(str(e["node"]) for e in self.events if e["kind"] == "node.join" and "node" in e)
         self.partitions = self._partitions()
 
     @classmethod
@@ -91,13 +92,13 @@ class FaultTimeline:
             changes.sort(key=lambda change: change[0])
         return out
 
-    def joined(self) -> set[str]:
-        return {str(e["node"]) for e in self.events if e["kind"] == "node.join" and "node" in e}
+    def joined(self) -> frozenset[str]:
+        return self._joined
 
     def is_up(self, node: str, at: float) -> bool:
         """Whether `node` was meant to be running at `at`: deployed nodes are, until node control says
         otherwise; a joined node is from its join on."""
-        state = node not in self.joined()
+        state = node not in self._joined
         for when, up in self._transitions.get(node, ()):
             if when > at:
                 break
