@@ -435,3 +435,20 @@ def test_view_history_is_written_as_jsonl_and_read_back(tmp_path: Path) -> None:
     loaded = ViewHistory.load(tmp_path / "views.jsonl")
     assert [x.node for x in loaded.samples] == ["v0", "v1"]
     assert loaded.latest("v1", T0 + 1.5) is None and loaded.latest("v1") == s(2, "v1", "c2", "g0", poll=2)
+
+
+# The documented example ------------------------------------------------------------------------------
+
+def test_documented_example_validates_and_shows_the_defaults() -> None:
+    from nomos_testing.scenario.files import parse_scenario
+
+    docs = (Path(__file__).parents[2] / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## Fault expectations"):]
+    example = section[section.index("```toml\n") + 8:section.index("```\n", section.index("```toml\n") + 8)]
+    plan = parse_scenario('name = "faults"\n[topology]\nvalidators = 3\n' + example)
+    registry = default_registries().expectations
+    kinds = [spec.kind for spec in plan.expectations]
+    assert kinds == ["safety", "convergence", "recovery", "partition_liveness"]
+    for spec in plan.expectations:  # the example shows every parameter with its default
+        schema = registry.get(spec.kind, "expectation").params
+        assert dict(spec.params) == {param.name: param.default for param in schema}, spec.kind
