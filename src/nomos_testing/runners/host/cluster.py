@@ -15,8 +15,9 @@ from nomos_testing.runners.host.addresses import AddressBlock
 from nomos_testing.runners.host.control import HostNodeControl
 from nomos_testing.runners.host.markers import remove_data_dirs
 from nomos_testing.runners.host.process import NodeProcess, kill_now, stop_processes, tail
-from nomos_testing.runners.shared.intent import IntendedState
+from nomos_testing.runners.shared.intent import IntendedState, NodeState
 from nomos_testing.runners.shared.state import remove_state
+from nomos_testing.topology.model import GeneratedTopology
 
 TEARDOWN_GRACE_S = 2.0
 
@@ -29,6 +30,9 @@ class HostCluster(Cluster):
         self.processes: dict[str, NodeProcess] = {p.name: p for p in processes}
         self.block = block  # the run's loopback block (None: a run-state from before per-node addresses)
         self.log_names = log_names  # node -> file name in logs/ (from the node adapter)
+        # What adding a node needs (host/join.py); set by the deployer, not by attach
+        self.topology: GeneratedTopology | None = None
+        self.chain_start_time: float | None = None
         self.control = HostNodeControl(self)
         self._exit_hook = False
         if not detached:
@@ -83,6 +87,12 @@ class HostCluster(Cluster):
         self._unhook()
 
     # Host specifics --------------------------------------------------------------------------------
+
+    def joinable(self, topology: GeneratedTopology, chain_start_time: float) -> None:
+        """Keep what adding nodes later needs; the topology's standby validators are down on purpose."""
+        self.topology, self.chain_start_time = topology, chain_start_time
+        for node in topology.standby:
+            self.intent.add_node(node.name, NodeState.STANDBY)
 
     def start_all(self) -> None:
         """Start every node that is not running, without waiting for any of them; record them in run-state."""

@@ -4,20 +4,24 @@ config, data directory and (while the run's process holds them) the same listeni
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nomos_testing.errors import NodeControlError
+from nomos_testing.runners.host.join import join_node
 from nomos_testing.runners.host.process import stop_processes
-from nomos_testing.runners.shared.control import NodeControl
+from nomos_testing.runners.shared.control import BASIC_CAPABILITIES, NodeControl
 
 if TYPE_CHECKING:
+    from nomos_testing.runners.base import NodeEndpoint
     from nomos_testing.runners.host.cluster import HostCluster
+    from nomos_testing.topology.model import Role
 
 STOP_GRACE_S = 2.0
 KILL_REAP_S = 0.5
 
 
 class HostNodeControl(NodeControl):
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"join"}
     mechanism = "process signals (SIGTERM, SIGKILL) to the node's process group"
 
     def __init__(self, cluster: HostCluster) -> None:
@@ -42,6 +46,10 @@ class HostNodeControl(NodeControl):
         if code is not None:
             process.exit_codes.append(code)
         return {"pid": pid, "exit_code": code}
+
+    async def _join_node(self, role: Role, peers: list[str] | None,
+                         in_genesis: bool) -> tuple[NodeEndpoint, dict[str, Any]]:
+        return await join_node(self.cluster, role, peers, in_genesis)
 
     async def _start_node(self, name: str) -> dict[str, Any]:
         process = self.cluster.processes[name]

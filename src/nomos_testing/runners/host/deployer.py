@@ -33,7 +33,8 @@ ADOPTED_GRACE_S = 2.0
 
 class HostDeployer(Deployer):
     name: ClassVar[str] = "host"
-    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"detach"}
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"join", "detach"}
+    _chain_start: float = 0.0  # of the configs written last (_write_configs)
 
     # Preflight ---------------------------------------------------------------------------------------
 
@@ -91,13 +92,15 @@ class HostDeployer(Deployer):
                                   f"http://{reserved[node.name].addresses().testing_listen}")
                      for node in topology.nodes]
         log_names = {node.name: adapter.log_file_name(node) for node in topology.nodes}
-        return HostCluster(run_id, run_dir, endpoints, processes, log_names, block=block)
+        cluster = HostCluster(run_id, run_dir, endpoints, processes, log_names, block=block)
+        cluster.joinable(topology, self._chain_start)
+        return cluster
 
     def _write_configs(self, topology: GeneratedTopology, run_id: str, run_dir: Path, binaries: dict[Role, Path],
                        reserved: dict[str, NodeSockets]) -> list[NodeProcess]:
         adapter = topology.adapter
         addresses = {name: sockets.addresses() for name, sockets in reserved.items()}
-        chain_start = self.chain_start_time()
+        chain_start = self._chain_start = self.chain_start_time()  # nodes that join later get the same genesis
         env = {**adapter.environment(), **adapter.log_dir_environment(run_dir / "logs")}
         owner = owner_token()
         processes = []
