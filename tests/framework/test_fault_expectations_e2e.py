@@ -1,8 +1,9 @@
 """The fault expectations on real reference nodes (host runner): node control acts, the block feed records,
 the expectations judge the recorded history.
 
-Network faults (partition, isolate) need the network-fault engine; these tests use stop / start / restart,
-and get conflicting LIBs from two validators that never dial each other (a network split from genesis).
+Stop / start / restart, two validators that never dial each other (a network split from genesis: conflicting
+LIBs without any fault mechanism), and isolation through the host runner's network faults (root and
+iptables; skipped with the reason where the runner cannot offer `partition`, which fails under CI=true).
 """
 
 from __future__ import annotations
@@ -154,3 +155,61 @@ async def test_a_split_network_is_seen_by_safety_and_convergence(reference_node,
     assert conflict["lib_a"] != conflict["lib_b"]
     assert not convergence.passed and "did not converge within 2 s after the start of the run" in convergence.message
     assert "tip is on a branch that left" in convergence.message
+
+
+async def test_isolation_shorter_than_k_is_safe_and_judged_per_side(reference_node, runs_root: Path) -> None:
+    """validator-2 (1/3 of the stake) isolated for 8 s with k = 30: the majority keeps producing, nobody's LIB
+    leaves the common chain, the tips converge after the heal and validator-2 catches up."""
+    plan = resolve_plan(ScenarioPlan(topology=TopologySpec(validators=3, executors=0, layout=Layout.FULL), seed=13,
+                                     slot_duration=0.5, active_slot_coeff=0.9, security_param=30), env={})
+    run_dir = runs_root / "isolate"
+    async with running(plan, run_dir) as ctx:
+        control = ctx.control
+        assert control is not None
+        if "partition" not in control.offered():
+            pytest.skip("the host runner offers no partition here (needs root and iptables: `nomos-testing doctor`)")
+        expectations: list[Expectation] = [Safety(), Convergence(within=20), NodeRecovery(within=20),
+                                           PartitionLiveness(min_fraction=0.3)]
+        for expectation in expectations:
+            await expectation.start_capture(ctx)
+        await asyncio.sleep(2)
+        fault = await control.isolate("validator-2")
+        await asyncio.sleep(8)
+        await control.heal(fault)
+        views = ctx.block_feed.views
+        await wait_for(lambda: len({v.tip for v in views.values()}) == 1, 30, "one tip after the heal")
+        outcomes = await judge(ctx, expectations)
+
+    for name, outcome in outcomes.items():
+        assert outcome.passed, f"{name}: {outcome.message}"
+    (partition,) = outcomes["partition_liveness"].figures["partitions"]
+    minority, majority = partition["sides"]
+    assert partition["judged"] and minority["nodes"] == ["validator-2"] and majority["most_stake"]
+    assert majority["blocks"] >= 0.3 * majority["expected_blocks"] and minority["blocks"] >= 1
+    assert outcomes["convergence"].figures["after_each_removal"][-1]["event"] == "net.heal " + fault
+
+
+async def test_isolation_longer_than_k_fails_safety(reference_node, runs_root: Path) -> None:
+    """The same isolation with k = 2: both sides finalise their own branch, and safety names them."""
+    plan = resolve_plan(ScenarioPlan(topology=TopologySpec(validators=3, executors=0, layout=Layout.FULL), seed=14,
+                                     slot_duration=0.5, active_slot_coeff=0.9, security_param=2), env={})
+    run_dir = runs_root / "long-isolate"
+    async with running(plan, run_dir) as ctx:
+        control = ctx.control
+        assert control is not None
+        if "partition" not in control.offered():
+            pytest.skip("the host runner offers no partition here (needs root and iptables: `nomos-testing doctor`)")
+        safety = Safety()
+        await safety.start_capture(ctx)
+        await asyncio.sleep(1)
+        fault = await control.isolate("validator-2")
+        await wait_for(lambda: any(e["kind"] == "safety.violation" for e in read_events(run_dir / "events.jsonl")),
+                       30, "the safety.violation event while isolated")
+        await control.heal(fault)
+        outcome = await safety.evaluate(ctx)
+
+    assert not outcome.passed and "are on conflicting branches" in outcome.message
+    pairs = outcome.figures["node_pairs_in_conflict"]
+    assert pairs and all("validator-2" in pair for pair in pairs)  # the two majority nodes agree
+    conflict = outcome.figures["conflicts"][0]
+    assert conflict["fork_height"] is not None and conflict["height_a"] > conflict["fork_height"]
