@@ -89,11 +89,7 @@ def off_branch(chain: BlockFeed, tip: str, best: str, lag: int) -> bool | None:
 def moments(history: ViewHistory, timeline: FaultTimeline, nodes: Callable[[float], list[str]], since: float,
             until: float | None, chain: BlockFeed, lag: int) -> list[Moment]:
     """Every poll from `since` to `until` judged, in order (a poll's samples are judged together)."""
-    latest: dict[str, ViewSample] = {}
-    for sample in history.samples:
-        if sample.time >= since:
-            break
-        latest[sample.node] = sample
+    latest = history.snapshot(since)
     out: list[Moment] = []
     pending: list[ViewSample] = list(history.between(since, until))
     for index, sample in enumerate(pending):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from nomos_testing.expectations.base import Expectation, Outcome
 from nomos_testing.expectations.timeline import FaultTimeline, describe_event
-from nomos_testing.observe.history import ViewHistory, ViewSample
+from nomos_testing.observe.history import ViewHistory
 from nomos_testing.params import Param, ParamSchema
 
 if TYPE_CHECKING:
@@ -59,11 +59,7 @@ class Recovery:
 def measure_recovery(history: ViewHistory, timeline: FaultTimeline, names: list[str], event: dict[str, Any],
                      within: float, tolerance: int) -> Recovery:
     node, since = str(event["node"]), float(event["time"])
-    latest: dict[str, ViewSample] = {}
-    for sample in history.samples:
-        if sample.time >= since:
-            break
-        latest[sample.node] = sample
+    latest = history.snapshot(since)
     height: int | None = None
     network: int | None = None
     clock: float | None = None  # when the node could first reach a running peer: its `within` starts then

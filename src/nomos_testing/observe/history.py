@@ -113,6 +113,15 @@ class ViewHistory:
         index = bisect.bisect_right(self._node_times[node], at)
         return samples[index - 1] if index else None
 
+    def snapshot(self, at: float) -> dict[str, ViewSample]:
+        """Each node's last sample taken at or before `at` (nodes with none are left out)."""
+        out = {}
+        for node in self._by_node:
+            sample = self.latest(node, at)
+            if sample is not None:
+                out[node] = sample
+        return out
+
     def between(self, start: float, end: float | None = None) -> Iterator[ViewSample]:
         """Samples with start ≤ time ≤ end, in time order."""
         index = bisect.bisect_left(self._times, start)
