@@ -14,6 +14,7 @@ from nomos_testing.runners.base import Cluster, NodeEndpoint
 from nomos_testing.runners.host.addresses import AddressBlock
 from nomos_testing.runners.host.control import HostNodeControl
 from nomos_testing.runners.host.markers import remove_data_dirs
+from nomos_testing.runners.host.netfaults import HostNetworkFaults, remove_chains_now
 from nomos_testing.runners.host.process import NodeProcess, kill_now, stop_processes, tail
 from nomos_testing.runners.shared.intent import IntendedState, NodeState
 from nomos_testing.runners.shared.state import remove_state
@@ -34,6 +35,8 @@ class HostCluster(Cluster):
         self.topology: GeneratedTopology | None = None
         self.chain_start_time: float | None = None
         self.control = HostNodeControl(self)
+        if block is not None:  # every node on its own address: faults can act between two of them
+            self.control.network = HostNetworkFaults(self)
         self._exit_hook = False
         if not detached:
             # Last resort if the interpreter exits without teardown (an unhandled exception in a sync caller,
@@ -64,7 +67,11 @@ class HostCluster(Cluster):
         try:
             await stop_processes(self.processes.values(), TEARDOWN_GRACE_S)
         finally:
-            self._release()
+            try:
+                if self.control is not None and self.control.network is not None:
+                    await self.control.network.close()
+            finally:
+                self._release()
 
     def node_runner_state(self, name: str) -> dict[str, Any]:
         return self.processes[name].record()
@@ -117,6 +124,8 @@ class HostCluster(Cluster):
             kill_now(self.processes.values())
         finally:
             self._release()
+            if self.block is not None:
+                remove_chains_now(self.run_id)  # the delay proxies die with this process
             with contextlib.suppress(OSError):
                 remove_state(self.run_dir)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nomos_testing.errors import NodeControlError
 from nomos_testing.runners.host.join import join_node
 from nomos_testing.runners.host.process import stop_processes
-from nomos_testing.runners.shared.control import BASIC_CAPABILITIES, NodeControl
+from nomos_testing.runners.shared.control import BASIC_CAPABILITIES, NETWORK_CAPABILITIES, NodeControl
 
 if TYPE_CHECKING:
     from nomos_testing.runners.base import NodeEndpoint
@@ -21,8 +21,8 @@ KILL_REAP_S = 0.5
 
 
 class HostNodeControl(NodeControl):
-    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"join"}
-    mechanism = "process signals (SIGTERM, SIGKILL) to the node's process group"
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | NETWORK_CAPABILITIES | {"pause", "join"}
+    mechanism = "process signals (SIGTERM, SIGKILL, SIGSTOP, SIGCONT) to the node's process group"
 
     def __init__(self, cluster: HostCluster) -> None:
         super().__init__(list(cluster.processes), cluster.intent, cluster.run_id, on_change=cluster.save_state)
@@ -60,3 +60,17 @@ class HostNodeControl(NodeControl):
                                    f"check {process.argv[0] if process.argv else 'the node binary'} and free disk "
                                    "space") from exc
         return {"pid": process.pid, "sockets": "inherited" if process.sockets is not None else "bound by the node"}
+
+    async def _pause_node(self, name: str) -> dict[str, Any]:
+        return self._signal(name, signal.SIGSTOP)
+
+    async def _resume_node(self, name: str) -> dict[str, Any]:
+        return self._signal(name, signal.SIGCONT)
+
+    def _signal(self, name: str, sig: signal.Signals) -> dict[str, Any]:
+        process = self.cluster.processes[name]
+        if not process.alive():
+            raise NodeControlError(f"node control: {name} is not running (cannot send {sig.name})",
+                                   f"start {name} first")
+        process.send(sig)  # the whole process group: the node and anything it started
+        return {"pid": process.pid, "signal": sig.name}

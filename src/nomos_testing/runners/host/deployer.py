@@ -19,22 +19,30 @@ from nomos_testing.runners.host.markers import (
     orphaned,
     remove_data_dirs,
 )
+from nomos_testing.runners.host.netfaults import chains_left, remove_run_chains, sweep_chains
 from nomos_testing.runners.host.process import NodeProcess, stop_processes
 from nomos_testing.runners.host.sockets import NodeSockets
 from nomos_testing.runners.shared import index
-from nomos_testing.runners.shared.control import BASIC_CAPABILITIES
+from nomos_testing.runners.shared.control import BASIC_CAPABILITIES, NETWORK_CAPABILITIES
+from nomos_testing.runners.shared.netfaults.base import NetworkFaultError
+from nomos_testing.runners.shared.netfaults.engine import ROOT_REMEDY, unavailable_capabilities
 from nomos_testing.runners.shared.owner import owner_token
 from nomos_testing.runners.shared.preflight import leftovers_check
 from nomos_testing.runners.shared.state import RunState, read_state, remove_state
 from nomos_testing.topology.model import GeneratedTopology, Role
 
 ADOPTED_GRACE_S = 2.0
+NETWORK_FAULTS_CHECK = "network faults (partition, delay, loss)"
 
 
 class HostDeployer(Deployer):
     name: ClassVar[str] = "host"
-    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"join", "detach"}
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | NETWORK_CAPABILITIES | {"pause", "join", "detach"}
     _chain_start: float = 0.0  # of the configs written last (_write_configs)
+
+    @classmethod
+    def unavailable_capabilities(cls) -> dict[str, str]:
+        return unavailable_capabilities()
 
     # Preflight ---------------------------------------------------------------------------------------
 
@@ -46,6 +54,7 @@ class HostDeployer(Deployer):
             detail = f"{found.path} ({found.source})" if found.path else found.source
             checks.append(Check(f"{found.binary} binary", found.path is not None, detail, found.remedy))
         checks.append(leftovers_check(self))
+        checks.append(network_faults_check())
         return checks
 
     # Deploy ------------------------------------------------------------------------------------------
@@ -131,6 +140,7 @@ class HostDeployer(Deployer):
     def leftovers(self, entry: index.IndexEntry) -> list[Leftover]:
         found = [Leftover(f"process {p.describe()}") for p in marked_processes(entry.path)]
         found += [Leftover(f"data dir {path}", live=False) for path in marked_data_dirs(entry.path)]
+        found += [Leftover(item.describe(), live=False) for item in chains_left(entry.run_id)]
         return found
 
     async def remove_leftovers(self, entry: index.IndexEntry) -> list[str]:
@@ -145,18 +155,44 @@ class HostDeployer(Deployer):
         removed += await _stop_marked(marked_processes(entry.path))
         remove_data_dirs(data_dirs)  # also the ones NOMOS_TESTS_KEEP_LOGS kept: `clean` is an explicit removal
         removed += [f"data dir {path}" for path in data_dirs if not path.exists()]
+        removed += await _remove_chains(entry.run_id)
         remove_state(entry.path)
         return removed
 
     async def sweep(self, dry_run: bool = False) -> list[str]:
         strays = orphaned(marked_processes())
         if dry_run:
-            return [f"process {p.describe()}" for p in strays]
+            return [f"process {p.describe()}" for p in strays] + await _sweep_chains(dry_run=True)
         removed = await _stop_marked(strays)
         for run_dir in {p.run_dir for p in strays}:
             removed += [f"data dir {path}" for path in remove_data_dirs(marked_data_dirs(run_dir))]
             remove_state(run_dir)
-        return removed
+        return removed + await _sweep_chains(dry_run=False)
+
+
+def network_faults_check() -> Check:
+    """Optional: partition, delay and loss need root with iptables and ss; everything else works without."""
+    missing = unavailable_capabilities()
+    if missing:
+        return Check(NETWORK_FAULTS_CHECK, False, next(iter(missing.values())),
+                     f"{ROOT_REMEDY}; Debian: apt-get install iptables iproute2 (only scenarios with "
+                     "partition, delay or loss faults need this)", required=False)
+    return Check(NETWORK_FAULTS_CHECK, True, "root, iptables and ss: partition, delay and loss available",
+                 required=False)
+
+
+async def _remove_chains(run_id: str) -> list[str]:
+    try:
+        return await remove_run_chains(run_id)
+    except NetworkFaultError as exc:
+        raise DeploymentError(f"could not remove the iptables chains of run {run_id}: {exc}", exc.remedy) from exc
+
+
+async def _sweep_chains(dry_run: bool) -> list[str]:
+    try:
+        return await sweep_chains(dry_run)
+    except NetworkFaultError as exc:
+        raise DeploymentError(f"could not sweep iptables chains: {exc}", exc.remedy) from exc
 
 
 async def _stop_marked(found: list[MarkedProcess]) -> list[str]:

@@ -117,6 +117,7 @@ async def stop_processes(processes: Iterable[NodeProcess], grace_s: float) -> No
     targets = [p for p in processes if p.alive()]
     for process in targets:
         process.send(signal.SIGTERM)
+        process.send(signal.SIGCONT)  # a paused node handles its SIGTERM only once it runs again
     try:
         deadline = time.monotonic() + grace_s
         while any(p.alive() for p in targets) and time.monotonic() < deadline:

@@ -161,14 +161,23 @@ def installed(saved: str) -> list[Installed]:
     return found
 
 
-async def remove_chains(ns: Namespace, which: list[Installed]) -> None:
+def _removal_lines(which: list[Installed]) -> dict[str, list[str]]:
     lines: dict[str, list[str]] = {}
     for item in which:
         table = lines.setdefault(item.table, [])
         if item.jump is not None:
-            table.append("-D" + item.jump[2:])
+            table.insert(0, "-D" + item.jump[2:])  # every jump goes before any chain is deleted
         table += [f"-F {item.chain}", f"-X {item.chain}"]
-    await restore(ns, lines)
+    return lines
+
+
+def removal_batch(which: list[Installed]) -> str:
+    """The iptables-restore input removing these chains and their jumps."""
+    return _batch(_removal_lines(which))
+
+
+async def remove_chains(ns: Namespace, which: list[Installed]) -> None:
+    await restore(ns, _removal_lines(which))
 
 
 async def remove_run(ns: Namespace, chains: Chains) -> list[Installed]:
