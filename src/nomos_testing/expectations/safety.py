@@ -249,10 +249,11 @@ def judge_safety(checker: SafetyChecker, timeline: FaultTimeline | None = None, 
         "lib_heads": {node: [short(h.lib) for h in heads] for node, heads in checker.heads.items()},
     }
     if conflicts:
-        shown = "; ".join(v.describe(timeline) for v in conflicts[:SHOWN_IN_MESSAGE])
-        more = len(conflicts) - SHOWN_IN_MESSAGE
-        extra = f"; and {more} more pair(s) of nodes" if more > 0 else ""
-        return Outcome(False, f"{len(checker.violations)} conflicting LIB observation(s): {shown}{extra}", figures)
+        pairs = ", ".join("/".join(pair) for pair in list(first_per_pair)[:SHOWN_IN_MESSAGE])
+        more = f" and {len(conflicts) - SHOWN_IN_MESSAGE} more" if len(conflicts) > SHOWN_IN_MESSAGE else ""
+        return Outcome(False, f"LIBs on conflicting branches: {len(conflicts)} pair(s) of nodes ({pairs}{more}), "
+                              f"{len(checker.violations)} conflicting comparison(s); first: "
+                              f"{conflicts[0].describe(timeline)}", figures)
     if checker.checks == 0:
         return Outcome(False, "no node reported a LIB: nothing was checked (did the block feed reach the nodes?)",
                        figures)
