@@ -316,3 +316,35 @@ def test_a_fault_the_runner_cannot_do_stops_the_plan_naming_the_capability_and_r
     assert "workloads[0] (nemesis) needs pause, which the basic-test runner cannot do" in caught.value.message
     assert "--runner faulty-test" in (caught.value.remedy or "")
     assert caught.value.exit_code == 2
+
+
+# docs/faults.md ----------------------------------------------------------------------------------------
+
+
+def test_the_examples_of_docs_faults_md_are_valid(tmp_path: Path) -> None:
+    """Its scenario snippets validate (a [[workloads]]-only snippet under a small topology), its Python example
+    builds, its faults.json example reads back, and its error example is what validation says."""
+    from nomos_testing.workloads.nemesis import read_faults
+    from tests.docs.doc_commands import REPO, fenced_blocks
+
+    blocks = fenced_blocks(REPO / "docs" / "faults.md")
+    tomls = [b.body for b in blocks if b.lang == "toml"]
+    assert len(tomls) == 2
+    for body in tomls:
+        text = body if body.startswith("name") else 'duration = 60\n[topology]\nvalidators = 3\nexecutors = 1\n' + body
+        validate_plan(parse_scenario(text, tmp_path / "doc.toml"))
+    (python,) = [b.body for b in blocks if b.lang == "python"]
+    namespace: dict[str, Any] = {}
+    exec(compile(python, "docs/faults.md", "exec"), namespace)
+    assert namespace["plan"].workloads[0].kind == "nemesis"
+    (sample,) = [b.body for b in blocks if b.lang == "json"]
+    (tmp_path / "faults.json").write_text(sample)
+    assert [f.kind.value for f in read_faults(tmp_path / "faults.json").faults] == ["restart", "partition"]
+    error = next(b.body for b in blocks if b.lang == "text" and b.body.startswith("error:"))
+    chaos = tmp_path / "chaos.toml"
+    chaos.write_text(HEAD + "[[workloads.faults]]\nat = 5\nfault = \"pause\"\nnode = \"validator-1\"\nduration = 2\n"
+                     + "\n" * (21 - 17) + "[[workloads.faults]]\nat = 9\nfault = \"stop\"\nnode = \"validator-9\"\n")
+    with pytest.raises(PlanError) as caught:
+        parse_scenario(chaos.read_text(), chaos)
+    shown = f"error: {caught.value.message}\n  fix: {caught.value.remedy}\n".replace(str(chaos), "chaos.toml")
+    assert shown == error
