@@ -12,11 +12,13 @@ from typing import Any
 from nomos_testing.errors import NodeControlError
 from nomos_testing.runners.base import Cluster, NodeEndpoint
 from nomos_testing.runners.compose.control import ComposeNodeControl
+from nomos_testing.runners.compose.netfaults import ComposeNetworkFaults
 from nomos_testing.runners.compose.project import UP_TIMEOUT_S, ComposeProject, ContainerState, remove_by_label
 from nomos_testing.runners.compose.stack import PROMETHEUS_SERVICE, StackSpec, add_node_to_stack, write_pinned_stack
 from nomos_testing.runners.shared.docker import RUN_LABEL, DockerCommandError, arun
 from nomos_testing.runners.shared.intent import IntendedState, NodeState
 from nomos_testing.runners.shared.joining import wait_api_answers
+from nomos_testing.runners.shared.netfaults.base import NetworkFaultError
 from nomos_testing.topology.join import plan_join, with_joined
 from nomos_testing.topology.model import GeneratedTopology, Role
 
@@ -43,6 +45,7 @@ class ComposeCluster(Cluster):
         self.chain_start_time: float | None = None
         self.pinned_ports: dict[str, dict[int, int]] = {}
         self.control = ComposeNodeControl(self)
+        self.control.network = ComposeNetworkFaults(run_id)
 
     def joinable(self, topology: GeneratedTopology, stack: StackSpec, chain_start_time: float,
                  pinned_ports: dict[str, dict[int, int]]) -> None:
@@ -138,6 +141,11 @@ class ComposeCluster(Cluster):
         await super().teardown()
 
     async def _stop_everything(self) -> None:
+        if self.control is not None and self.control.network is not None:
+            try:  # the delay proxies; the rules go with the containers' namespaces anyway
+                await self.control.network.close()
+            except NetworkFaultError as exc:
+                print(f"removing the network faults of {self.project.name}: {exc}", file=sys.stderr)
         # Logs are already collected and volumes are deleted: no graceful stop needed. Removing the
         # containers in one docker call first makes `down` (which stops them one by one in v1) quick.
         await self.project.remove_containers()

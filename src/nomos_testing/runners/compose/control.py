@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nomos_testing.errors import NodeControlError
 from nomos_testing.runners.compose.compose_cli import COMPOSE_SERVICE_LABEL
 from nomos_testing.runners.compose.project import STOP_GRACE_S
-from nomos_testing.runners.shared.control import BASIC_CAPABILITIES, NodeControl
+from nomos_testing.runners.shared.control import BASIC_CAPABILITIES, NETWORK_CAPABILITIES, NodeControl
 from nomos_testing.runners.shared.docker import RUN_LABEL, DockerCommandError, arun
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ PAUSED = "paused"  # docker's status of a frozen container: its process exists, 
 
 
 class ComposeNodeControl(NodeControl):
-    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"pause", "join"}
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | NETWORK_CAPABILITIES | {"pause", "join"}
     mechanism = "docker compose stop / kill -s SIGKILL / up (pinned host ports); docker pause / unpause"
 
     def __init__(self, cluster: ComposeCluster) -> None:

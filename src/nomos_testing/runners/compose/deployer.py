@@ -44,8 +44,10 @@ from nomos_testing.runners.compose.stack import (
     write_stack,
 )
 from nomos_testing.runners.shared import images, index
-from nomos_testing.runners.shared.control import BASIC_CAPABILITIES
+from nomos_testing.runners.shared.control import BASIC_CAPABILITIES, NETWORK_CAPABILITIES
 from nomos_testing.runners.shared.docker import RUN_LABEL, DockerCommandError, daemon_status, image_exists, run
+from nomos_testing.runners.shared.netfaults.engine import unavailable_capabilities
+from nomos_testing.runners.shared.netfaults.preflight import network_faults_check
 from nomos_testing.runners.shared.owner import owner_alive, owner_token
 from nomos_testing.runners.shared.preflight import leftovers_check
 from nomos_testing.runners.shared.state import RunState, read_state, remove_state
@@ -87,10 +89,14 @@ def _url(container: ContainerState, port: int) -> str:
 
 class ComposeDeployer(Deployer):
     name: ClassVar[str] = "compose"
-    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | {"pause", "join", "detach"}
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | NETWORK_CAPABILITIES | {"pause", "join", "detach"}
     # Slot 0 starts this long after the configs are written: containers take a moment to come up.
     default_chain_start_lead_s: ClassVar[float] = 2.0
     _chain_start: float = 0.0  # of the stack written last (write_stack)
+
+    @classmethod
+    def unavailable_capabilities(cls) -> dict[str, str]:
+        return unavailable_capabilities(namespaces=True)
 
     # Preflight ---------------------------------------------------------------------------------------
 
@@ -107,6 +113,7 @@ class ComposeDeployer(Deployer):
         checks.append(self._disk_check(reachable))
         if reachable:
             checks.append(leftovers_check(self, required=False))
+        checks.append(network_faults_check(namespaces=True))
         return checks
 
     @staticmethod

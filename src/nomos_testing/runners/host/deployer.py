@@ -25,14 +25,14 @@ from nomos_testing.runners.host.sockets import NodeSockets
 from nomos_testing.runners.shared import index
 from nomos_testing.runners.shared.control import BASIC_CAPABILITIES, NETWORK_CAPABILITIES
 from nomos_testing.runners.shared.netfaults.base import NetworkFaultError
-from nomos_testing.runners.shared.netfaults.engine import ROOT_REMEDY, unavailable_capabilities
+from nomos_testing.runners.shared.netfaults.engine import unavailable_capabilities
+from nomos_testing.runners.shared.netfaults.preflight import network_faults_check
 from nomos_testing.runners.shared.owner import owner_token
 from nomos_testing.runners.shared.preflight import leftovers_check
 from nomos_testing.runners.shared.state import RunState, read_state, remove_state
 from nomos_testing.topology.model import GeneratedTopology, Role
 
 ADOPTED_GRACE_S = 2.0
-NETWORK_FAULTS_CHECK = "network faults (partition, delay, loss)"
 
 
 class HostDeployer(Deployer):
@@ -168,17 +168,6 @@ class HostDeployer(Deployer):
             removed += [f"data dir {path}" for path in remove_data_dirs(marked_data_dirs(run_dir))]
             remove_state(run_dir)
         return removed + await _sweep_chains(dry_run=False)
-
-
-def network_faults_check() -> Check:
-    """Optional: partition, delay and loss need root with iptables and ss; everything else works without."""
-    missing = unavailable_capabilities()
-    if missing:
-        return Check(NETWORK_FAULTS_CHECK, False, next(iter(missing.values())),
-                     f"{ROOT_REMEDY}; Debian: apt-get install iptables iproute2 (only scenarios with "
-                     "partition, delay or loss faults need this)", required=False)
-    return Check(NETWORK_FAULTS_CHECK, True, "root, iptables and ss: partition, delay and loss available",
-                 required=False)
 
 
 async def _remove_chains(run_id: str) -> list[str]:

@@ -73,7 +73,9 @@ class Endpoint:
     address: str
 
 
-Resolver = Callable[[str], Awaitable[Endpoint]]
+# A node's endpoint now, or None when it has none (a stopped container): the links involving it get their
+# rules once it starts again (`node_restarted`).
+Resolver = Callable[[str], Awaitable[Endpoint | None]]
 
 
 @dataclass
@@ -194,7 +196,13 @@ class IptablesNetworkFaults(NetworkFaults):
     async def _endpoints(self, fault: _Fault) -> dict[str, Endpoint]:
         names = sorted({name for link in fault.links for name in link})
         found = await asyncio.gather(*(self.resolve(name) for name in names))
-        return dict(zip(names, found, strict=True))
+        return {name: endpoint for name, endpoint in zip(names, found, strict=True) if endpoint is not None}
+
+    @staticmethod
+    def _directions(fault: _Fault, where: dict[str, Endpoint]) -> list[tuple[Endpoint, Endpoint]]:
+        """(source, destination) of each direction of each link whose two nodes have an endpoint now."""
+        return [(where[src], where[dst]) for a, b in fault.links if a in where and b in where
+                for src, dst in ((a, b), (b, a))]
 
     async def _install(self, fault_id: str, fault: _Fault) -> None:
         where = await self._endpoints(fault)
@@ -241,36 +249,29 @@ class IptablesNetworkFaults(NetworkFaults):
         match = ""
         if fault.kind == "loss":
             match = f"-m statistic --mode random --probability {fault.params['percent'] / 100:.6f} "
-        for a, b in fault.links:
-            for src, dst in ((a, b), (b, a)):
-                spec = f"-s {where[src].address}/32 -d {where[dst].address}/32 {match}-j DROP"
-                fault.rules.setdefault(where[src].ns, []).append(iptables.Rule("filter", iptables.tagged(spec,
-                                                                                                         fault_id)))
+        for src, dst in self._directions(fault, where):
+            spec = f"-s {src.address}/32 -d {dst.address}/32 {match}-j DROP"
+            fault.rules.setdefault(src.ns, []).append(iptables.Rule("filter", iptables.tagged(spec, fault_id)))
 
     async def _dnat_rules(self, fault_id: str, fault: _Fault, where: dict[str, Endpoint]) -> None:
         proxies: dict[Namespace, DelayProxy] = {}
         rng = random.Random(f"{self.run_id}/{fault_id}")
-        for a, b in fault.links:
-            for src, dst in ((a, b), (b, a)):
-                ns = where[src].ns
-                if ns not in proxies:
-                    proxy = DelayProxy(ns, where[src].address, fault.params["ms"], fault.params["jitter_ms"],
-                                       iptables.MARK, rng)
-                    await proxy.start()
-                    proxies[ns] = proxy
-                    fault.proxies.append(proxy)
-                spec = (f"-s {where[src].address}/32 -d {where[dst].address}/32 -p tcp -m mark ! --mark "
-                        f"{iptables.MARK:#x} -j DNAT --to-destination {proxies[ns].target}")
-                fault.rules.setdefault(ns, []).append(iptables.Rule("nat", iptables.tagged(spec, fault_id)))
+        for src, dst in self._directions(fault, where):
+            if src.ns not in proxies:
+                proxy = DelayProxy(src.ns, src.address, fault.params["ms"], fault.params["jitter_ms"],
+                                   iptables.MARK, rng)
+                await proxy.start()
+                proxies[src.ns] = proxy
+                fault.proxies.append(proxy)
+            spec = (f"-s {src.address}/32 -d {dst.address}/32 -p tcp -m mark ! --mark {iptables.MARK:#x} "
+                    f"-j DNAT --to-destination {proxies[src.ns].target}")
+            fault.rules.setdefault(src.ns, []).append(iptables.Rule("nat", iptables.tagged(spec, fault_id)))
 
     async def _cut(self, fault: _Fault) -> int:
         """Destroy the open connections between the fault's nodes; returns how many sockets."""
-        where = await self._endpoints(fault)
         terms: dict[Namespace, list[str]] = {}
-        for a, b in fault.links:
-            for src, dst in ((a, b), (b, a)):
-                terms.setdefault(where[src].ns, []).append(
-                    f"( src {where[src].address} and dst {where[dst].address} )")
+        for src, dst in self._directions(fault, await self._endpoints(fault)):
+            terms.setdefault(src.ns, []).append(f"( src {src.address} and dst {dst.address} )")
         results = await asyncio.gather(*(ns.run(["ss", "-K", "-t", "-n", "-H", " or ".join(parts)])
                                          for ns, parts in terms.items()))
         return sum(len([line for line in result.stdout.splitlines() if line.strip()]) for result in results)
