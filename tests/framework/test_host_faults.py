@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
@@ -398,3 +400,16 @@ async def test_pause_freezes_a_real_node_and_its_peers_see_no_traffic(reference_
 
 async def _caught_up(clients: dict[str, NodeClient], node: str, reference: str) -> bool:
     return (await tip(clients[node]))[0] >= (await tip(clients[reference]))[0] - 1
+
+
+@pytest.mark.slow
+def test_the_faults_benchmark_runs(reference_node) -> None:
+    """`python -m benchmarks faults --smoke`: every fault applied and removed once on host, targets checked."""
+    need_network_faults()
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "faults", "--smoke"], cwd=repo, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "POL_PROOF_DEV_MODE": "true"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for fault in ("partition", "delay", "loss", "pause"):
+        assert re.search(rf"^\| host \| {fault} \| [\d.]+ / [\d.]+ \| [\d.]+ / [\d.]+ \| ≤ 100 ok \|$", done.stdout,
+                         re.M), done.stdout
