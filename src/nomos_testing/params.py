@@ -350,7 +350,8 @@ class ParamSchema:
         """One line per parameter, for `doctor` and the docs: `name: expected (default d) - help`."""
         lines = []
         for param in self.params:
-            default = "required" if param.required else f"default {_toml(param.default)}"
+            default = "required" if param.required else "optional" if param.default is None \
+                else f"default {_toml(param.default)}"
             lines.append(f"{param.name}: {param.expected()} ({default})" + (f" - {param.help}" if param.help else ""))
         return lines
 

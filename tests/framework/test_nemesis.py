@@ -208,7 +208,9 @@ async def test_a_fault_in_force_when_the_window_ends_is_left_to_the_final_heal(
         with pytest.raises(asyncio.CancelledError):
             await task
         assert cluster.intent.down_on_purpose() == {"validator-0", "validator-1"}
+        assert [r.removed_by for r in nemesis.faults_applied()][:2] == ["teardown", "teardown"]  # no heal yet
         done = await cluster.control.restore_all()  # what the run's final heal does
+        events.emit("phase.heal", actions=done)
         assert sorted(done) == ["start validator-0", "start validator-1"]
     finally:
         events.close()

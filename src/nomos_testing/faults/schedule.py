@@ -281,6 +281,8 @@ class LinkSchedule(RandomSchedule):
 
 @dataclass(frozen=True)
 class DelaySchedule(LinkSchedule):
+    """Random delayed links: `ms` ± `jitter_ms` between a random pair of nodes for `duration`."""
+
     name: ClassVar[str] = "delays"
     kind: ClassVar[FaultKind] = FaultKind.DELAY
     schema: ClassVar[ParamSchema] = ParamSchema((
@@ -303,6 +305,8 @@ class DelaySchedule(LinkSchedule):
 
 @dataclass(frozen=True)
 class LossSchedule(LinkSchedule):
+    """Random lossy links: `percent` % of the packets between a random pair of nodes dropped for `duration`."""
+
     name: ClassVar[str] = "losses"
     kind: ClassVar[FaultKind] = FaultKind.LOSS
     schema: ClassVar[ParamSchema] = ParamSchema((

@@ -85,7 +85,8 @@ class FaultRecord(_Model):
     applied_at_s: float | None = Field(None, description="when it was applied (null: never, e.g. after the "
                                                            "window ended)")
     removed_at_s: float | None = Field(None, description="when the nemesis removed it")
-    removed_by: str | None = Field(None, description='"nemesis", "final heal", or null (nothing to remove)')
+    removed_by: str | None = Field(None, description='"nemesis", "final heal", "teardown" (the run ended before '
+                                                     'its final heal), or null (nothing to remove)')
     mechanism: str | None = Field(None, description="how it was applied (process signals, iptables, proxy, …)")
     fault_id: str | None = Field(None, description="node control's id of a network fault")
     error: str | None = None

@@ -28,6 +28,7 @@ from nomos_testing.faults.model import (
     node_overlaps,
 )
 from nomos_testing.faults.schedule import RANDOM_SCHEDULES, NodeInfo, RandomSchedule, generate
+from nomos_testing.observe.events import EventLog
 from nomos_testing.observe.report import FaultRecord
 from nomos_testing.params import Param, ParamSchema, Source, field_error
 from nomos_testing.runners.shared.control import NodeControl
@@ -60,9 +61,11 @@ class _Applied:
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def record(self) -> FaultRecord:
+    def record(self, healed: bool) -> FaultRecord:
+        """`healed`: the run's final heal happened (else whatever was in force went with the teardown)."""
         in_force = self.applied_at is not None and self.removed_at is None and self.fault.kind in LASTING_KINDS
-        removed_by = "nemesis" if self.removed_at is not None else "final heal" if in_force else None
+        left_to = "final heal" if healed else "teardown"
+        removed_by = "nemesis" if self.removed_at is not None else left_to if in_force else None
         return FaultRecord(index=self.index, kind=self.fault.kind.value, targets=self.targets,
                            params=self.fault.to_json()["params"], origin=self.fault.origin, at_s=self.fault.at,
                            duration_s=self.fault.duration, applied_at_s=self.applied_at,
@@ -93,6 +96,7 @@ class Nemesis(Workload):
         self.schedules = list(schedules)
         self.schedule: list[Fault] = []
         self.applied: list[_Applied] = []
+        self._events: EventLog | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Nemesis:
@@ -155,7 +159,8 @@ class Nemesis(Workload):
         return self.recovery
 
     def faults_applied(self) -> list[FaultRecord]:
-        return [applied.record() for applied in self.applied]
+        healed = self._events is not None and self._events.counts().get("phase.heal", 0) > 0
+        return [applied.record(healed) for applied in self.applied]
 
     def build_schedule(self, seed: int, nodes: Sequence[NodeInfo], window_s: float) -> list[Fault]:
         seed = self.seed if self.seed is not None else seed
@@ -168,6 +173,7 @@ class Nemesis(Workload):
         if control is None:
             raise NodeControlError("nemesis: this runner offers no node control", "use --runner host or compose")
         started = time.monotonic()
+        self._events = ctx.events
         seed = self.seed if self.seed is not None else (ctx.plan.seed or 0)
         nodes = [NodeInfo(node.name, node.role) for node in ctx.topology.nodes]
         self.schedule = self.build_schedule(seed, nodes, ctx.plan.duration_s)
