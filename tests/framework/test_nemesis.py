@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -274,3 +275,52 @@ async def test_a_run_with_a_nemesis_records_its_faults_in_the_report(use_fake_no
     assert "start validator-2" in heal["actions"]
     assert next(e for e in log if e["kind"] == "phase.recovery")["seconds"] == 0.5
     assert report.events["fault.apply"] == len([r for r in report.faults if r.applied_at_s is not None])
+
+
+@pytest.fixture
+def reference_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NOMOS_NODE_BIN", "NOMOS_EXECUTOR_BIN", "NOMOS_TESTS_KEEP_LOGS", "SLOW_TEST_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("POL_PROOF_DEV_MODE", "true")
+
+
+@pytest.mark.slow
+async def test_every_other_kind_through_the_nemesis_with_real_nodes(reference_node, tmp_path: Path) -> None:
+    """join, isolate, partition, delay, loss and pause from a scripted schedule on reference nodes (host
+    runner, as root): each applied and removed by the nemesis, with the mechanism that did it."""
+    if HostDeployer.unavailable_capabilities():
+        reason = next(iter(HostDeployer.unavailable_capabilities().values()))
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason)
+        pytest.skip(f"network faults unavailable: {reason}")
+    plan = (ScenarioBuilder.topology_with(lambda t: t.validators(3).standby(1).network_full()).named("kinds")
+            .with_seed(4).with_run_duration(9).with_slot_duration(0.5).with_security_param(3)
+            .chaos_with(lambda c: c.fault(at=0.5, kind="join", role="validator", in_genesis=True,
+                                          peers=["validator-0"])
+                        .fault(at=1, kind="isolate", node="validator-0", duration=1.5)
+                        .fault(at=3, kind="partition", groups=[["validator-1"]], duration=1)
+                        .fault(at=4.5, kind="delay", a="validator-1", b="validator-2", ms=150, jitter_ms=10,
+                               duration=1.5)
+                        .fault(at=6.5, kind="loss", a="validator-0", b="validator-2", percent=50, duration=1)
+                        .fault(at=6.5, kind="pause", node="validator-1", duration=1)
+                        .recovery(1))
+            .build())
+    run_dir = tmp_path / "kinds"
+    result = await ScenarioRun(plan, HostDeployer(), run_dir, new_run_id(plan), RunConsole(force_plain=True)).run()
+    assert result.exit_code == 0, result.report.verdict
+    faults = {f.kind: f for f in result.report.faults}
+    assert list(faults) == ["join", "isolate", "partition", "delay", "loss", "pause"]
+    assert faults["join"].targets == ["validator-3"] and faults["join"].removed_by is None
+    for kind in ("isolate", "partition", "delay", "loss", "pause"):
+        assert faults[kind].removed_by == "nemesis" and faults[kind].error is None, faults[kind]
+        assert faults[kind].removed_at_s - faults[kind].applied_at_s >= faults[kind].duration_s - 0.05
+    assert "iptables DROP" in faults["isolate"].mechanism and faults["isolate"].fault_id.startswith("partition-")
+    assert "TCP proxy delaying" in faults["delay"].mechanism and "statistic DROP" in faults["loss"].mechanism
+    assert "SIGSTOP" in faults["pause"].mechanism
+    log = read_events(run_dir / "events.jsonl")
+    applies = {e["fault"]: e for e in log if e["kind"] == "fault.apply"}
+    assert max(e["took_s"] for kind, e in applies.items() if kind != "join") < 1.0
+    assert {e["kind"] for e in log} >= {"node.join", "net.partition", "net.delay", "net.loss", "net.heal",
+                                        "node.pause", "node.resume"}
+    assert not [e for e in log if e["kind"] == "phase.heal"]  # the nemesis removed everything itself
+    assert any(n.name == "validator-3" and n.state == "running" for n in result.report.nodes)
