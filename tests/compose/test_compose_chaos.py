@@ -1,7 +1,8 @@
-"""The shipped fault scenarios on the compose runner (reference nodes in containers): scenarios/chaos.toml
-passes and scenarios/chaos-long-partition.toml fails its safety expectation naming the conflicting LIBs,
-as on the host runner (tests/framework/test_chaos_scenarios.py). One compose CLI (the default) is enough:
-the CLI's part (stop, kill, up, pause) is covered on both by the other compose tests."""
+"""scenarios/chaos.toml on the compose runner (reference nodes in containers) passes, as on the host runner
+(tests/framework/test_chaos_scenarios.py). One compose CLI (the default) is enough: the CLI's part (stop,
+kill, up, pause) is covered on both by the other compose tests. chaos-long-partition.toml is run on the host
+only: the safety checker judges the recorded history whatever the runner (it also failed as expected on
+compose when tried: exit 1, conflicting LIBs named), and the suite has a time budget."""
 
 from __future__ import annotations
 
@@ -46,11 +47,3 @@ def test_chaos_scenario_passes_on_compose(images: dict[str, str], tmp_path: Path
     assert report["runner"] == "compose"
     check_chaos_report(report)
 
-
-def test_a_partition_longer_than_k_fails_safety_on_compose(images: dict[str, str], tmp_path: Path) -> None:
-    needs_fault_capabilities()
-    done, report = run_on_compose("scenarios/chaos-long-partition.toml", tmp_path / "long", "--seed", "3")
-    assert done.returncode == 1, done.stdout[-4000:] + done.stderr[-3000:]
-    (safety,) = report["expectations"]
-    assert safety["name"] == "safety" and not safety["passed"]
-    assert "on conflicting branches" in safety["message"], safety["message"]

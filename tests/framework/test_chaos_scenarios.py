@@ -1,7 +1,7 @@
 """The shipped fault scenarios end to end on the host runner, with real `nomos-node` processes:
 scenarios/chaos.toml passes (restarts, a short partition, a pause, a kill-and-start, then the fault checks),
 and scenarios/chaos-long-partition.toml fails its safety expectation (exit 1) naming the conflicting LIBs.
-The compose twins are in tests/compose/test_compose_chaos.py."""
+chaos.toml on compose: tests/compose/test_compose_chaos.py."""
 
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from nomos_testing.observe.events import EventLog
 from nomos_testing.observe.report import FaultRecord
 from nomos_testing.params import Param, ParamSchema, Source, field_error
 from nomos_testing.runners.shared.control import NodeControl
+from nomos_testing.scenario.fields import MAX_SEED
 from nomos_testing.tasks import cancel_and_wait, finish_despite_cancellation
 from nomos_testing.topology.generate import node_names
 from nomos_testing.topology.model import Role
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 FAULTS_FILE = "faults.json"
 FAULTS_FILE_VERSION = 1
 DEFAULT_RECOVERY_S = 20.0
-MAX_SEED = 2**64 - 1
 
 
 @dataclass
