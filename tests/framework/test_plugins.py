@@ -83,12 +83,19 @@ def test_a_capability_the_runner_lacks_stops_the_plan_before_deployment(demo_sit
         kind = "partitioner"
         requires = frozenset({"partition"})
 
+    class ProcessesOnly(HostDeployer):  # a third-party runner that offers no network faults
+        name = "processes-only"
+        capabilities = frozenset({"stop", "start", "kill", "restart"})
+
     registries = Registries()
     registries.workloads.register("partitioner", Partitioner)
+    registries.runners.register("processes-only", ProcessesOnly)
     plan = ScenarioBuilder.with_node_counts(2, 0).with_run_duration(10).with_workload("partitioner").build(registries)
     with pytest.raises(PlanError) as caught:
-        validate_plan(plan, registries, runner="host")
-    assert "workloads[0] (partitioner) needs partition, which the host runner cannot do" in caught.value.message
+        validate_plan(plan, registries, runner="processes-only")
+    assert "workloads[0] (partitioner) needs partition, which the processes-only runner cannot do" \
+        in caught.value.message
+    assert caught.value.remedy == "use --runner compose or --runner host"
 
 
 async def test_a_workload_that_raises_ends_the_run_window_at_once(demo_site: Path, use_fake_node, tmp_path: Path,
