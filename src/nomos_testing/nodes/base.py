@@ -11,7 +11,7 @@ The framework never imports a node's code: adapters speak files, processes and H
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -45,6 +45,25 @@ class ContainerPorts:
     api: int
     testing: int
     p2p: int
+
+
+@dataclass(frozen=True)
+class Note:
+    """An unspent note of the ledger as the framework tracks it: its id, value and owner's public key."""
+
+    note_id: str
+    value: int
+    pk: str
+
+
+@dataclass(frozen=True)
+class SignedTransfer:
+    """A transfer built and signed by the adapter: the body to submit, its hash, its fee, the notes it creates."""
+
+    tx: dict[str, Any]
+    tx_hash: str
+    fee: int
+    outputs: tuple[Note, ...]
 
 
 @dataclass(frozen=True)
@@ -126,6 +145,36 @@ class NodeAdapter(ABC):
     def container_environment(self, image_labels: Mapping[str, str]) -> dict[str, str]:
         """Variables a node container gets besides `environment()` (e.g. paths inside the image)."""
         return {}
+
+    # Transactions (docs/transactions.md) -----------------------------------------------------------
+    # Encoding, hashing and signing are the node's rules, so they live here and not in the workload.
+
+    supports_transactions: ClassVar[bool] = False
+
+    def _no_transactions(self) -> NotImplementedError:
+        return NotImplementedError(f"the {self.name!r} node adapter does not implement transactions")
+
+    def transfer(self, inputs: Sequence[tuple[Note, str]], outputs: Sequence[tuple[int, str]],
+                 fee: int) -> SignedTransfer:
+        """A signed transfer spending `inputs` (note, owner's secret key hex) into `outputs` (value, pk)."""
+        raise self._no_transactions()
+
+    def tx_hash(self, tx: Mapping[str, Any]) -> str:
+        raise self._no_transactions()
+
+    def tx_fee(self, tx: Mapping[str, Any]) -> int:
+        raise self._no_transactions()
+
+    def note_id(self, tx_hash: str, index: int) -> str:
+        raise self._no_transactions()
+
+    def block_transactions(self, block: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The transactions a block (as `/storage/block` serves it) carries."""
+        raise self._no_transactions()
+
+    def genesis_notes(self, topology: GeneratedTopology) -> list[Note]:
+        """The genesis note of every wallet of the topology, in wallet order."""
+        raise self._no_transactions()
 
     # API -------------------------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ The framework talks to nodes only through this client, never through the node's 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -15,11 +17,12 @@ DEFAULT_TIMEOUT_S = 5.0
 class NodeApiError(Exception):
     """A request to a node failed: connection error, timeout, or a non-200 answer."""
 
-    def __init__(self, url: str, detail: str, status: int | None = None) -> None:
+    def __init__(self, url: str, detail: str, status: int | None = None, code: str | None = None) -> None:
         super().__init__(f"{url}: {detail}")
         self.url = url
         self.detail = detail
         self.status = status
+        self.code = code  # the node's error code of a 4xx JSON error body ({"error": code, "detail": …})
 
 
 class NodeClient:
@@ -49,7 +52,8 @@ class NodeClient:
             async with self._http().request(method, url, **kwargs) as response:
                 if response.status != 200:
                     text = await response.text()
-                    raise NodeApiError(url, f"HTTP {response.status}: {text[:300]}", response.status)
+                    raise NodeApiError(url, f"HTTP {response.status}: {text[:300]}", response.status,
+                                       _error_code(text))
                 return await response.text() if as_text else await response.json()
         except NodeApiError:
             raise
@@ -96,9 +100,39 @@ class NodeClient:
     async def blacklisted_peers(self) -> list[str]:
         return _shaped(await self.get("/da/blacklisted-peers"), list, self.api_url + "/da/blacklisted-peers")
 
+    # Transactions (docs/transactions.md)
+    async def submit_tx(self, tx: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /mempool/add/tx: `{"tx_hash", "status"?}`; a refusal is a NodeApiError with `code` set."""
+        return _shaped(await self.post("/mempool/add/tx", tx), dict, self.api_url + "/mempool/add/tx")
+
+    async def tx_status(self, tx_hashes: list[str]) -> list[Any]:
+        """POST /mantle/status: per hash "Unknown" | "Pending" | "Rejected" | {"InBlock": {"block": id}}."""
+        return _shaped(await self.post("/mantle/status", tx_hashes), list, self.api_url + "/mantle/status")
+
+    async def mantle_status(self) -> dict[str, Any]:
+        """GET /mantle/status: pending, ledger_height, tip, supply, genesis_supply, fees_burned, unspent_notes."""
+        return _shaped(await self.get("/mantle/status"), dict, self.api_url + "/mantle/status")
+
+    async def mantle_metrics(self) -> dict[str, Any]:
+        return _shaped(await self.get("/mantle/metrics"), dict, self.api_url + "/mantle/metrics")
+
+    async def notes_of(self, pk: str) -> list[dict[str, Any]]:
+        """GET /mantle/notes?pk=: the unspent notes of one key on the node's canonical chain."""
+        path = f"/mantle/notes?pk={pk}"
+        return _shaped(await self.get(path), list, self.api_url + path)
+
     async def metrics_text(self) -> str:
         return _shaped(await self._request("GET", self.api_url + "/metrics", as_text=True), str,
                        self.api_url + "/metrics")
+
+
+def _error_code(text: str) -> str | None:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
 
 
 T = TypeVar("T")

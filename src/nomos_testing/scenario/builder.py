@@ -79,6 +79,45 @@ class TopologyConfigurator:
         return TopologySpec(self._validators, self._executors, self._layout, self._standby)
 
 
+class TransactionsConfigurator:
+    """What `ScenarioBuilder.transactions_with` hands its function, like the original's
+    `transactions_with(|t| t.rate(5).users(20))`; every value is a `transactions` workload parameter."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.calls: dict[str, str] = {}
+
+    def _set(self, name: str, value: Any, method: str) -> TransactionsConfigurator:
+        self.params[name] = value
+        self.calls[name] = f"TransactionsConfigurator.{method}(…)"
+        return self
+
+    def rate(self, per_block: float) -> TransactionsConfigurator:
+        """Transactions per block."""
+        return self._set("rate", per_block, "rate")
+
+    def users(self, count: int) -> TransactionsConfigurator:
+        """Distinct senders (the first `count` wallets)."""
+        return self._set("users", count, "users")
+
+    def per_second(self, tx_per_s: float) -> TransactionsConfigurator:
+        """An open-loop rate in transactions per second (overrides `rate`)."""
+        return self._set("tx_per_s", tx_per_s, "per_second")
+
+    def fee(self, fee: int) -> TransactionsConfigurator:
+        return self._set("fee", fee, "fee")
+
+    def amount(self, amount: int) -> TransactionsConfigurator:
+        return self._set("amount", amount, "amount")
+
+    def min_share(self, share: float) -> TransactionsConfigurator:
+        """The bundled tx_inclusion expectation's required share."""
+        return self._set("min_share", share, "min_share")
+
+    def seed(self, seed: int) -> TransactionsConfigurator:
+        return self._set("seed", seed, "seed")
+
+
 class _EntryPoint:
     """Lets a builder method be called on the class (starting a new builder) or on an instance."""
 
@@ -191,6 +230,21 @@ class ScenarioBuilder:
               **params: Any) -> ScenarioBuilder:
         """One scripted fault, e.g. fault(at="20s", kind="pause", node="validator-1", duration="5s")."""
         return self.chaos_with(lambda chaos: chaos.fault(at, kind, duration, **params))
+
+    def transactions_with(self, configure: Callable[[TransactionsConfigurator], object]) -> ScenarioBuilder:
+        """The transaction workload (docs/transactions.md), e.g. `transactions_with(lambda t: t.rate(5).users(20))`;
+        it needs wallets (`.wallets(n)`) and bundles the tx_inclusion expectation."""
+        index = next((i for i, spec in enumerate(self._workloads) if spec.kind == "transactions"), None)
+        if index is None:
+            index = len(self._workloads)
+            self._workloads.append(ComponentSpec("transactions"))
+            self._sources[f"workloads[{index}]"] = _call("transactions_with")
+        configurator = TransactionsConfigurator(dict(self._workloads[index].params))
+        configure(configurator)
+        for name, call in configurator.calls.items():
+            self._sources[f"workloads[{index}].{name}"] = Source("python", call)
+        self._workloads[index] = ComponentSpec("transactions", configurator.params)
+        return self
 
     def expect_consensus_liveness(self, min_fraction: float = 0.5, lag_allowance: int = 2) -> ScenarioBuilder:
         return self.with_expectation("consensus_liveness", min_fraction=min_fraction, lag_allowance=lag_allowance)

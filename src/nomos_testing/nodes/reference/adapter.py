@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
 from nomos_testing import settings
-from nomos_testing.nodes.base import NodeAdapter, NodeAddresses, NodeImage
+from nomos_testing.nodes.base import NodeAdapter, NodeAddresses, NodeImage, Note, SignedTransfer
 from nomos_testing.nodes.binaries import Resolution, find_binary
-from nomos_testing.nodes.reference import keys
+from nomos_testing.nodes.reference import keys, transactions
 from nomos_testing.nodes.reference.config import node_config
 from nomos_testing.runners.shared.docker import image_labels
 from nomos_testing.topology.model import NodeIdentity, Role, WalletAccount
@@ -87,6 +87,35 @@ class ReferenceNodeAdapter(NodeAdapter):
         return NodeImage(tag=image.node_image_tag(), ensure=image.ensure_node_image,
                          build=lambda log: image.build_node_image(force=True, log=log),
                          labels=lambda: image_labels(image.node_image_tag()))
+
+    # Transactions: nodes/reference/transactions.py -------------------------------------------------
+
+    supports_transactions: ClassVar[bool] = True
+
+    def transfer(self, inputs: Sequence[tuple[Note, str]], outputs: Sequence[tuple[int, str]],
+                 fee: int) -> SignedTransfer:
+        tx, digest = transactions.build_transfer([(note.note_id, secret) for note, secret in inputs], outputs, fee)
+        created = tuple(Note(transactions.note_id(digest, i), int(value), pk) for i, (value, pk) in enumerate(outputs))
+        return SignedTransfer(tx, digest, int(fee), created)
+
+    def tx_hash(self, tx: Mapping[str, Any]) -> str:
+        return transactions.tx_hash(tx)
+
+    def tx_fee(self, tx: Mapping[str, Any]) -> int:
+        fee = tx.get("fee", 0)
+        return fee if isinstance(fee, int) and not isinstance(fee, bool) else 0
+
+    def note_id(self, tx_hash: str, index: int) -> str:
+        return transactions.note_id(tx_hash, index)
+
+    def block_transactions(self, block: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        txs = block.get("transactions") or []
+        return [tx for tx in txs if isinstance(tx, Mapping)] if isinstance(txs, list) else []
+
+    def genesis_notes(self, topology: GeneratedTopology) -> list[Note]:
+        notes = topology.genesis.get("wallet_notes") or []
+        ids = transactions.genesis_note_ids(notes)
+        return [Note(note_id, int(n["value"]), str(n["pk"])) for note_id, n in zip(ids, notes, strict=True)]
 
     def container_environment(self, labels: Mapping[str, str]) -> dict[str, str]:
         from nomos_testing.nodes.reference import image
