@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from nomos_testing.nodes.client import NodeApiError, NodeClient
+from nomos_testing.nodes.client import NodeClient
 from nomos_testing.observe.events import EventLog
 from nomos_testing.readiness import ReadinessTimeouts, wait_ready
 from nomos_testing.runners.compose.compose_cli import COMPOSE_CLI_VARIABLE
@@ -26,6 +25,7 @@ from nomos_testing.scenario.builder import scenario
 from nomos_testing.scenario.resolve import resolve_plan
 from nomos_testing.topology.generate import generate_topology
 from tests.compose.compose_helpers import leftovers
+from tests.framework.support import until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -39,17 +39,6 @@ def need_network_faults() -> None:
     missing = ComposeDeployer.unavailable_capabilities()
     if missing:
         pytest.skip(f"network faults unavailable: {next(iter(missing.values()))}")
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(NodeApiError):
-            if await predicate():
-                return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
-        await asyncio.sleep(0.3)
 
 
 async def reachable(src: Endpoint, dst: Endpoint, timeout_s: float = 0.5, payload: bytes = b"ping",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import stat
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import psutil
 
+from nomos_testing.nodes.client import NodeApiError
 from nomos_testing.topology.model import GeneratedTopology, Layout, NodeIdentity, Role
 
 FAKE_NODE = Path(__file__).with_name("fake_node.py")
@@ -55,3 +60,15 @@ def node_processes_of(run_dir: Path) -> list[psutil.Process]:
         except (psutil.Error, OSError):
             continue
     return found
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], timeout_s: float, what: str, every_s: float = 0.2) -> None:
+    """Poll `predicate` until it holds (a node API error counts as not yet); fail naming `what` after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(NodeApiError):
+            if await predicate():
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
+        await asyncio.sleep(every_s)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import psutil
@@ -37,6 +37,7 @@ from nomos_testing.scenario.plan import ScenarioPlan, TopologySpec
 from nomos_testing.scenario.resolve import resolve_plan
 from nomos_testing.topology.generate import generate_topology
 from nomos_testing.topology.model import Layout
+from tests.framework.support import until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -266,17 +267,6 @@ async def reference_cluster(runs_root: Path, name: str, validators: int, layout:
         await asyncio.gather(*(c.close() for c in clients.values()))
         await cluster.teardown()
     assert chains_left(name) == []
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(NodeApiError):
-            if await predicate():
-                return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
-        await asyncio.sleep(0.2)
 
 
 async def peers(client: NodeClient) -> int:
