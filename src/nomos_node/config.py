@@ -80,6 +80,12 @@ class ConsensusConfig:
 
 
 @dataclass(frozen=True)
+class MempoolConfig:
+    max_pending: int = 10_000  # transactions waiting; beyond it a submission gets 429 mempool_full
+    max_block_transactions: int = 1024  # what a leader packs into one block (at most the block format's 1024)
+
+
+@dataclass(frozen=True)
 class EpochConfig:
     stake_distribution_stabilization: int
     period_nonce_buffer: int
@@ -144,6 +150,7 @@ class NodeConfig:
     storage: StorageConfig
     consensus: ConsensusConfig
     genesis: GenesisConfig
+    mempool: MempoolConfig = MempoolConfig()
 
 
 # ---------------------------------------------------------------- value checkers
@@ -326,6 +333,18 @@ def _parse_consensus(raw: Any) -> ConsensusConfig:
     )
 
 
+def _parse_mempool(raw: Any) -> MempoolConfig:
+    if raw is None:
+        return MempoolConfig()
+    sec = _section(raw, "mempool", ("max_pending", "max_block_transactions"), ())
+    defaults = MempoolConfig()
+    return MempoolConfig(
+        max_pending=_int(sec.get("max_pending", defaults.max_pending), "mempool.max_pending", 1, 1_000_000),
+        max_block_transactions=_int(sec.get("max_block_transactions", defaults.max_block_transactions),
+                                    "mempool.max_block_transactions", 0, 1024),
+    )
+
+
 def _parse_stake_note(raw: Any, key: str) -> StakeNote:
     sec = _section(raw, key, ("value", "vrf_pk", "signing_pk"), ("value", "vrf_pk", "signing_pk"))
     vrf_pk = _hex(sec["vrf_pk"], f"{key}.vrf_pk", 48)
@@ -413,8 +432,8 @@ def parse_config(raw: Any, base_dir: Path, role_override: str | None = None) -> 
     """Validate an already-parsed YAML document; relative ``storage.data_dir`` is resolved against ``base_dir``."""
     if role_override is not None and role_override not in ROLES:
         raise ValueError(f"role_override must be one of {ROLES}, got {role_override!r}")
-    top_keys = ("node", "api", "testing_api", "network", "storage", "consensus", "genesis")
-    sec = _section(raw, "", top_keys, tuple(k for k in top_keys if k != "consensus"))
+    top_keys = ("node", "api", "testing_api", "network", "storage", "consensus", "genesis", "mempool")
+    sec = _section(raw, "", top_keys, tuple(k for k in top_keys if k not in ("consensus", "mempool")))
     return NodeConfig(
         node=_parse_node(sec["node"], role_override),
         api=_parse_listen(sec["api"], "api"),
@@ -423,6 +442,7 @@ def parse_config(raw: Any, base_dir: Path, role_override: str | None = None) -> 
         storage=_parse_storage(sec["storage"], base_dir),
         consensus=_parse_consensus(sec.get("consensus")),
         genesis=parse_genesis(sec["genesis"]),
+        mempool=_parse_mempool(sec.get("mempool")),
     )
 
 

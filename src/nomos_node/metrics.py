@@ -28,6 +28,17 @@ class NodeMetrics:
                                      buckets=(1, 2, 3, 5, 8, 13, 21, 34), registry=r)
         self.orphans = Counter("consensus_orphans", "Blocks received whose parent was unknown", registry=r)
         self.peers = Gauge("network_peers", "Authenticated peer connections (both directions)", registry=r)
+        self.mempool_pending = Gauge("mempool_pending", "Transactions waiting in the mempool", registry=r)
+        self.mempool_added = Counter("mempool_added", "Transactions admitted to the mempool, by source",
+                                     ["source"], registry=r)
+        self.mempool_rejected = Counter("mempool_rejected", "Transactions refused, by reason and source",
+                                        ["reason", "source"], registry=r)
+        self.mempool_dropped = Counter("mempool_dropped", "Pending transactions no longer valid after the chain "
+                                       "moved, by reason", ["reason"], registry=r)
+        self.mempool_returned = Counter("mempool_returned", "Transactions of rolled-back blocks back in the pool",
+                                        registry=r)
+        self.transactions_included = Counter("transactions_included", "Transactions newly in the canonical chain",
+                                             registry=r)
         self.http_requests = Counter("http_requests", "HTTP requests by route template and status",
                                      ["path", "status"], registry=r)
 

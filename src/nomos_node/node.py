@@ -2,7 +2,9 @@
 
 Block production: a slot ticker asks the chain for leadership every slot; a won slot's proof of leadership is
 computed in a worker process (the expensive PoL unless POL_PROOF_DEV_MODE) so the event loop stays
-responsive; the block is built on the tip, imported locally and gossiped.
+responsive; the block is built on the tip with the mempool's transactions valid there, imported locally and
+gossiped. Transactions come from the API and from gossip; whenever the canonical ledger moves, the mempool
+follows it (included ones leave, rolled-back ones return, the rest are judged again).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from nomos_node.consensus.clock import EpochSchedule
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS
 from nomos_node.consensus.prover import ProofWorker
 from nomos_node.crypto.keys import NodeKeys
+from nomos_node.ledger import TxError
+from nomos_node.ledger.mempool import Added, Mempool
 from nomos_node.logs import event
 from nomos_node.metrics import NodeMetrics
 from nomos_node.network import NetworkService
@@ -33,8 +37,10 @@ from nomos_node.storage import BlockStore, StoreError
 
 log = logging.getLogger("nomos_node.node")
 consensus_log = logging.getLogger("nomos_node.consensus")
+mempool_log = logging.getLogger("nomos_node.mempool")
 
 BLOCKS_TOPIC = "/cryptarchia/proto"
+TRANSACTIONS_TOPIC = "/mempool/tx"
 _TRUE = {"1", "true", "yes"}
 
 
@@ -92,6 +98,8 @@ class Node:
         )
         self.sync = ChainSync(self.network, self, self._import_from_peer)
         self.network.register_topic(BLOCKS_TOPIC, self._on_block_gossip)
+        self.mempool = Mempool(self.chain.ledger, config.mempool.max_pending)
+        self.network.register_topic(TRANSACTIONS_TOPIC, self._on_transaction_gossip)
         self.api = ApiServer(build_base_app(self), config.api.listen.host, config.api.listen.port,
                              config.api.listen_fd)
         self.testing_api = ApiServer(build_testing_app(self), config.testing_api.listen.host,
@@ -163,6 +171,63 @@ class Node:
         target_id = self.chain.tip.id if target is None else target
         return [block.to_json() for block in self.chain.blocks_towards(locator, target_id, limit)]
 
+    # -- transactions (HTTP API and gossip) ---------------------------------------------------------------------
+    async def submit_transaction(self, document: Any) -> Added:
+        added = self._admit(document, source="api")
+        if added.is_new:
+            await self.network.publish(TRANSACTIONS_TOPIC, added.tx.gossip_id, document)
+        return added
+
+    async def _on_transaction_gossip(self, payload: Any, peer_id: str) -> bool:
+        try:
+            return self._admit(payload, source="gossip").is_new
+        except TxError:
+            return False  # counted; a transaction another node took may be invalid here (e.g. spent meanwhile)
+
+    def _admit(self, document: Any, source: str) -> Added:
+        try:
+            added = self.mempool.add(document, now=time.time())
+        except TxError as exc:
+            self.metrics.mempool_rejected.labels(reason=str(exc.reason), source=source).inc()
+            if source == "api":
+                event(mempool_log, logging.DEBUG, "transaction refused", reason=exc.reason, detail=exc.detail)
+            raise
+        if added.is_new:
+            self.metrics.mempool_added.labels(source=source).inc()
+            self.metrics.mempool_pending.set(len(self.mempool))
+        return added
+
+    def transaction_status(self, tx_hash: str) -> str | dict[str, Any]:
+        return self.mempool.status(tx_hash)
+
+    def mantle_status(self) -> dict[str, Any]:
+        ledger = self.chain.ledger
+        return {"pending": len(self.mempool), "ledger_height": ledger.height, "tip": ledger.cursor,
+                "supply": ledger.supply, "genesis_supply": ledger.genesis_supply, "fees_burned": ledger.fees_burned,
+                "unspent_notes": ledger.unspent_count}
+
+    def mantle_metrics(self) -> dict[str, Any]:
+        return {"pending_items": len(self.mempool), "last_item_timestamp": self.mempool.last_added_at}
+
+    def notes_of(self, pk: str, limit: int) -> list[dict[str, Any]]:
+        return [{"note_id": nid, "value": note.value, "pk": note.pk}
+                for nid, note in self.chain.ledger.notes_of(pk, limit)]
+
+    def _follow_ledger(self) -> None:
+        """The mempool follows the canonical ledger's moves since the last call."""
+        moves = self.chain.take_ledger_moves()
+        if not moves:
+            return
+        result = self.mempool.revalidate(moves)
+        self.metrics.transactions_included.inc(result.included)
+        self.metrics.mempool_returned.inc(result.returned)
+        for reason, count in result.dropped.items():
+            self.metrics.mempool_dropped.labels(reason=reason).inc(count)
+        self.metrics.mempool_pending.set(len(self.mempool))
+        if result.returned or result.dropped:
+            event(mempool_log, logging.INFO, "mempool revalidated", returned=result.returned,
+                  dropped=sum(result.dropped.values()), pending=len(self.mempool))
+
     # -- blocks from peers ----------------------------------------------------------------------------------
     async def _on_block_gossip(self, payload: Any, peer_id: str) -> bool:
         result = self._import_json(payload, peer_id, source="gossip")
@@ -198,6 +263,7 @@ class Node:
                 event(consensus_log, logging.INFO, "reorg", depth=result.reorg_depth, tip=self.chain.tip.id,
                       height=self.chain.height)
             self._update_chain_metrics()
+            self._follow_ledger()
         elif result.status == "orphan":
             self.metrics.orphans.inc()
             event(consensus_log, logging.INFO, "orphan block", id=block.id, height=block.height, slot=block.slot,
@@ -206,7 +272,7 @@ class Node:
             reason = str(result.reason)
             self.metrics.blocks_rejected.labels(reason=reason).inc()
             event(consensus_log, logging.WARNING, "block rejected", id=block.id, reason=reason, slot=block.slot,
-                  source=source, peer=peer)
+                  source=source, peer=peer, detail=result.detail)
         return result
 
     def _on_peer_connected(self, peer_id: str) -> None:
@@ -260,7 +326,9 @@ class Node:
             retry = self.chain.leadership(slot, self.keys)
             if retry is not None and retry.vrf_output == ticket.vrf_output:
                 ticket = retry
-        block = self.chain.build_block(ticket, proof, self.keys)
+        transactions = self.chain.pack_transactions(ticket.parent_id, self.mempool.candidates(),
+                                                    self.config.mempool.max_block_transactions)
+        block = self.chain.build_block(ticket, proof, self.keys, [tx.document for tx in transactions])
         result = self.chain.import_block(block)
         if not result.imported:
             event(consensus_log, logging.WARNING, "own block not imported", slot=slot, status=result.status,
@@ -268,11 +336,12 @@ class Node:
             return
         self.metrics.blocks_produced.inc()
         event(consensus_log, logging.INFO, "block produced", id=block.id, height=block.height, slot=slot,
-              parent=block.parent, proof_ms=f"{proof_ms:.1f}")
+              parent=block.parent, transactions=len(transactions), proof_ms=f"{proof_ms:.1f}")
         self.metrics.block_imported()
         if result.reorg_depth:
             self.metrics.reorg(result.reorg_depth)
         self._update_chain_metrics()
+        self._follow_ledger()
         await self.network.publish(BLOCKS_TOPIC, block.id, block.to_json())
 
 

@@ -13,14 +13,7 @@ from tests.framework.test_chaos_scenarios import REPO, run_scenario
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 
-def needs_the_node_mempool() -> None:
-    api = REPO / "src" / "nomos_node" / "api"
-    if not any("/mantle/status" in path.read_text(encoding="utf-8") for path in api.rglob("*.py")):
-        pytest.skip("the reference node serves no /mantle/status yet (issue 9, node side)")
-
-
 def test_the_transactions_scenario_passes_on_the_host_runner(tmp_path: Path) -> None:
-    needs_the_node_mempool()
     done, report = run_scenario("scenarios/transactions.toml", tmp_path / "tx", "--seed", "4", "-t", "40")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
     results = {e["name"]: e for e in report["expectations"]}
@@ -36,7 +29,6 @@ def test_the_transactions_scenario_passes_on_the_host_runner(tmp_path: Path) -> 
 
 
 def test_transactions_under_a_nemesis_keep_conservation_and_single_inclusion(tmp_path: Path) -> None:
-    needs_the_node_mempool()
     scenario = tmp_path / "tx-chaos.toml"
     text = (REPO / "scenarios" / "transactions.toml").read_text(encoding="utf-8")
     text = text.replace("duration = 90", "duration = 45")

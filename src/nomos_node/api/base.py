@@ -1,4 +1,5 @@
-"""Base API routes (docs/node-api.md). Routes of later issues (mempool, DA data) are absent, not faked."""
+"""Base API routes (docs/node-api.md); the transaction routes are in mantle.py. Routes of later issues (DA data)
+are absent, not faked."""
 
 from __future__ import annotations
 

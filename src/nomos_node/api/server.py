@@ -8,6 +8,7 @@ from aiohttp import web
 
 from nomos_node.api.base import NODE_KEY, add_base_routes
 from nomos_node.api.errors import error_middleware
+from nomos_node.api.mantle import add_mantle_routes
 from nomos_node.api.server_log import install_one_line_filter
 from nomos_node.api.view import NodeView
 
@@ -18,6 +19,7 @@ def build_base_app(node: NodeView) -> web.Application:
     app = web.Application(middlewares=[error_middleware(node.metrics)], client_max_size=MAX_BODY_BYTES)
     app[NODE_KEY] = node
     add_base_routes(app)
+    add_mantle_routes(app)
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from nomos_node.ledger.mempool import Added
 from nomos_node.metrics import NodeMetrics
 from nomos_node.network import NetworkService
 
@@ -24,3 +25,18 @@ class NodeView(Protocol):
 
     def block_json(self, block_id: str) -> dict[str, Any] | None:
         """The block in its JSON form, or None when unknown."""
+
+    async def submit_transaction(self, document: Any) -> Added:
+        """Admit a transaction to the mempool and gossip it when new; raises TxError with the refusal reason."""
+
+    def transaction_status(self, tx_hash: str) -> str | dict[str, Any]:
+        """"Pending", "Rejected", "Unknown" or {"InBlock": {"block": id}} on the canonical chain."""
+
+    def mantle_status(self) -> dict[str, Any]:
+        """{"pending", "ledger_height", "tip", "supply", "genesis_supply", "fees_burned", "unspent_notes"}."""
+
+    def mantle_metrics(self) -> dict[str, Any]:
+        """{"pending_items", "last_item_timestamp"}."""
+
+    def notes_of(self, pk: str, limit: int) -> list[dict[str, Any]]:
+        """The unspent notes of `pk` on the canonical chain: [{"note_id", "value", "pk"}]."""

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from nomos_node.config import ConsensusConfig, GenesisConfig
 from nomos_node.consensus.block import (
+    MAX_TRANSACTIONS,
     ZERO_ID,
     Block,
     Header,
@@ -37,6 +38,7 @@ from nomos_node.consensus.lottery import wins
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS, pol_accepted
 from nomos_node.consensus.vrf import vrf_evaluate, vrf_verify
 from nomos_node.crypto.keys import NodeKeys
+from nomos_node.ledger import BlockDiff, Ledger, LedgerError, LedgerMove, Transaction
 from nomos_node.storage.blocks import BlockStore, StoreError
 
 Mode = Literal["Bootstrapping", "Online"]
@@ -57,6 +59,7 @@ class RejectReason(StrEnum):
     LOTTERY_LOST = "lottery_lost"
     MISSING_POL = "missing_pol"
     BAD_POL = "bad_pol"
+    BAD_TRANSACTION = "bad_transaction"  # a transaction not valid on the block's branch (detail names it)
 
 
 class UnknownBlockError(KeyError):
@@ -69,6 +72,7 @@ class ImportResult:
     status: ImportStatus
     reason: RejectReason | None = None
     missing_parent: str | None = None
+    detail: str | None = None
     tip_changed: bool = False
     reorg_depth: int = 0  # blocks rolled back from the old tip when the tip moved to another branch
     lib_changed: bool = False
@@ -134,6 +138,8 @@ class Chain:
         self._lib_id = self.genesis_id
         self._orphans: OrderedDict[str, Block] = OrderedDict()
         self._epochs = EpochTracker(self.schedule, self.genesis_id, self.stake, self._position)
+        self.ledger = Ledger(self.genesis_id, genesis.wallet_notes)
+        self._ledger_moves: list[LedgerMove] = []
         store.bind_genesis(self.genesis_id)
         self._restore()
 
@@ -309,7 +315,11 @@ class Chain:
         reason = self._check_against_parent(block)
         if reason is not None:
             return ImportResult(block.id, "rejected", reason)
-        return self._accept(block)
+        try:
+            diff = self.ledger.block_diff(block.id, block.parent, block.height, block.transactions)
+        except LedgerError as exc:
+            return ImportResult(block.id, "rejected", RejectReason.BAD_TRANSACTION, detail=str(exc))
+        return self._accept(block, diff)
 
     def _check_standalone(self, block: Block, now: float | None) -> RejectReason | None:
         if block.header.compute_id() != block.id:
@@ -345,12 +355,13 @@ class Chain:
             return RejectReason(pol_problem)
         return None
 
-    def _accept(self, block: Block) -> ImportResult:
+    def _accept(self, block: Block, diff: BlockDiff) -> ImportResult:
         parent_entry = self._entries[block.parent]
         nonce = next_ledger_nonce(parent_entry.ledger_nonce, bytes.fromhex(block.header.leader.vrf_output), block.slot)
         self._entries[block.id] = _Entry(block, nonce)
         self._children.setdefault(block.parent, set()).add(block.id)
         self._orphans.pop(block.id, None)
+        self.ledger.add(diff)
 
         tip_changed, reorg_depth = False, 0
         if prefer(block, self.tip):
@@ -359,6 +370,7 @@ class Chain:
             # Online: never adopt a fork more than k deep. (Bootstrapping: plain longest chain, still above the LIB.)
             if self.mode == "Bootstrapping" or reorg_depth <= self.k:
                 self._set_tip(block.id, lca_height)
+                self._move_ledger()
                 tip_changed = True
             else:
                 reorg_depth = 0
@@ -408,6 +420,21 @@ class Chain:
         del self._canonical[lca_height + 1 :]
         self._canonical.extend(reversed(branch))
 
+    def _move_ledger(self) -> None:
+        move = self.ledger.move_to(self.tip.id)
+        if move.reverted or move.included:
+            self._ledger_moves.append(move)
+
+    def take_ledger_moves(self) -> list[LedgerMove]:
+        """The canonical ledger's moves since the last call (for the mempool and the metrics)."""
+        moves, self._ledger_moves = self._ledger_moves, []
+        return moves
+
+    def pack_transactions(self, parent_id: str, candidates: Iterable[Transaction], limit: int = MAX_TRANSACTIONS
+                          ) -> list[Transaction]:
+        """Up to ``limit`` of ``candidates``, in order, valid together on ``parent_id``'s branch."""
+        return self.ledger.pack(parent_id, candidates, min(limit, MAX_TRANSACTIONS))
+
     def _advance_lib(self) -> tuple[bool, set[str]]:
         """Online: move the LIB to the k-th ancestor of the tip and prune forks below it: (moved, pruned ids)."""
         if self.mode != "Online":
@@ -426,6 +453,7 @@ class Chain:
             self._children.pop(block_id, None)
             self._children.get(entry.block.parent, set()).discard(block_id)
         self._epochs.forget(pruned)
+        self.ledger.forget(pruned)
         self._lib_id = self._canonical[target_height]
         return True, pruned
 
@@ -497,11 +525,18 @@ class Chain:
             if parent is None or block.height != parent.block.height + 1 or block.slot <= parent.block.slot:
                 raise StoreError(f"{self.store.location}: stored block {block.id} does not extend a stored parent")
             nonce = next_ledger_nonce(parent.ledger_nonce, bytes.fromhex(block.header.leader.vrf_output), block.slot)
+            self.ledger.move_to(block.parent)  # keeps every path short: blocks come in ascending height
+            try:
+                diff = self.ledger.block_diff(block.id, block.parent, block.height, block.transactions, verify=False)
+            except LedgerError as exc:
+                raise StoreError(f"{self.store.location}: stored block {block.id}: {exc}") from None
+            self.ledger.add(diff)
             self._entries[block.id] = _Entry(block, nonce)
             self._children.setdefault(block.parent, set()).add(block.id)
         tip_id, lib_id = self.store.heads()
         if tip_id not in self._entries:
             tip_id = max(self._entries.values(), key=lambda e: e.block.height).block.id
         self._set_tip(tip_id, 0)
+        self.ledger.move_to(tip_id)
         if lib_id is not None and self.is_canonical(lib_id):
             self._lib_id = lib_id
