@@ -33,8 +33,8 @@ class NodeMetrics:
                                      ["source"], registry=r)
         self.mempool_rejected = Counter("mempool_rejected", "Transactions refused, by reason and source",
                                         ["reason", "source"], registry=r)
-        self.mempool_dropped = Counter("mempool_dropped", "Pending transactions no longer valid after the chain "
-                                       "moved, by reason", ["reason"], registry=r)
+        self.mempool_dropped = Counter("mempool_dropped", "Pending or rolled-back transactions not kept after the "
+                                       "chain moved (invalid there, or no room), by reason", ["reason"], registry=r)
         self.mempool_returned = Counter("mempool_returned", "Transactions of rolled-back blocks back in the pool",
                                         registry=r)
         self.transactions_included = Counter("transactions_included", "Transactions newly in the canonical chain",

@@ -36,7 +36,7 @@ class Added:
 class Revalidation:
     included: int  # transactions newly in the canonical chain
     returned: int  # transactions of rolled-back blocks back in the pool
-    dropped: dict[str, int]  # pending transactions no longer valid, by reason
+    dropped: dict[str, int]  # pending or rolled-back transactions not kept (invalid now, or no room), by reason
 
 
 class Mempool:
@@ -108,13 +108,16 @@ class Mempool:
         dropped: dict[str, int] = {}
         back = 0
         for tx in _unique(returned + list(self._pending.values())):
-            if self.ledger.included_in(tx.hash) is not None or len(kept) >= self.max_pending:
+            if self.ledger.included_in(tx.hash) is not None:
+                continue
+            # A rolled-back transaction that cannot come back is lost like a pending one: counted too.
+            if len(kept) >= self.max_pending:
+                dropped[str(TxReason.MEMPOOL_FULL)] = dropped.get(str(TxReason.MEMPOOL_FULL), 0) + 1
                 continue
             try:
                 self.ledger.check(tx, view)
             except TxError as exc:
-                if tx.hash in already:
-                    dropped[str(exc.reason)] = dropped.get(str(exc.reason), 0) + 1
+                dropped[str(exc.reason)] = dropped.get(str(exc.reason), 0) + 1
                 continue
             view.apply_tx(tx)
             kept[tx.hash] = tx
