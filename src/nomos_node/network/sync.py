@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nomos_node.logs import event
+from nomos_node.network.framing import MAX_FRAME_BYTES
 from nomos_node.network.service import NetworkService, RequestFailed, RequestRejected
 
 log = logging.getLogger("nomos_node.network")
@@ -24,6 +26,9 @@ log = logging.getLogger("nomos_node.network")
 METHOD_TIP = "tip"
 METHOD_BLOCKS = "blocks"
 MAX_BLOCKS_PER_REQUEST = 64
+# The blocks of one answer stop at this many bytes of JSON (the peer asks again after the last one); one block
+# alone always fits a frame (at most 1024 transactions of at most 4096 bytes).
+MAX_ANSWER_BYTES = MAX_FRAME_BYTES // 2
 MAX_LOCATOR_LENGTH = 64
 MAX_QUEUED_TARGETS = 16
 MAX_ROUNDS_PER_TARGET = 1024  # 64 Ki blocks: a bound against a peer that keeps answering without progress
@@ -94,7 +99,8 @@ class ChainSync:
         limit = params.get("limit", MAX_BLOCKS_PER_REQUEST)
         limit = min(limit, MAX_BLOCKS_PER_REQUEST) if isinstance(limit, int) and limit > 0 else MAX_BLOCKS_PER_REQUEST
         target = params.get("target")
-        return self._source.blocks_towards(locator, target if isinstance(target, str) else None, limit)
+        blocks = self._source.blocks_towards(locator, target if isinstance(target, str) else None, limit)
+        return _within_bytes(blocks, MAX_ANSWER_BYTES)
 
     def request_sync(self, peer_id: str, reason: str, target: str | None = None) -> None:
         """Queue a catch-up with `peer_id` (or, with `target`, a fetch of the branch ending at that block)."""
@@ -173,3 +179,15 @@ def _block_id(document: dict[str, Any]) -> str | None:
     header = document.get("header")
     block_id = header.get("id") if isinstance(header, dict) else None
     return block_id if isinstance(block_id, str) else None
+
+
+def _within_bytes(blocks: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """The longest prefix of `blocks` whose JSON is at most `budget` bytes, and at least the first block."""
+    kept: list[dict[str, Any]] = []
+    size = 0
+    for block in blocks:
+        size += len(json.dumps(block, separators=(",", ":")))
+        if kept and size > budget:
+            break
+        kept.append(block)
+    return kept
