@@ -154,7 +154,8 @@ class IptablesNetworkFaults(NetworkFaults):
                 for proxy in fault.proxies:
                     await proxy.close()
             self._faults.clear()
-            if unavailable_capabilities(self.namespaces):
+            # Nothing installed, nothing to remove: no iptables call (it may wait for the xtables lock).
+            if not (self._touched | self._ready) or unavailable_capabilities(self.namespaces):
                 return
             errors = []
             for ns in self._touched | self._ready:
