@@ -110,6 +110,9 @@ def test_a_full_pool_refuses_mempool_full_and_changes_nothing(chain: Chain, note
     pool.add(b, now=2.0)
     assert refused(pool, c) == TxReason.MEMPOOL_FULL
     assert pool.status(tx_hash(c)) == "Unknown"  # full is not a verdict on the transaction: retry later
+    # a transaction that can never pass gets its own reason even when the pool is full
+    assert refused(pool, pay(notes[0], 0, 3, 100, 100)) == TxReason.DOUBLE_SPEND
+    assert refused(pool, transfer([(notes[3], wk(3))], [(150, pk(4))])) == TxReason.OVERSPEND
     assert pool.add(a).status == "pending"  # a resubmission is still answered
     include(chain, [a])
     follow(chain, pool)
@@ -155,7 +158,7 @@ def test_an_included_transaction_leaves_the_pool_and_a_conflicting_one_is_droppe
     assert result == Revalidation(included=2, returned=0, dropped={"double_spend": 1})
     assert hashes(pool) == [tx_hash(b)]
     assert pool.status(tx_hash(a)) == pool.status(tx_hash(rival)) == {"InBlock": {"block": block.id}}
-    assert pool.status(tx_hash(c)) == "Unknown"
+    assert pool.status(tx_hash(c)) == "Rejected"  # dropped: no longer valid on the canonical state
     assert pool.add(b).status == "pending"
 
 
@@ -185,7 +188,7 @@ def test_a_reorg_returns_rolled_back_transactions_and_drops_what_the_new_branch_
     assert hashes(pool) == [tx_hash(kept), tx_hash(late)]
     assert pool.status(tx_hash(kept)) == "Pending"
     assert pool.status(tx_hash(rival)) == {"InBlock": {"block": fork.id}}
-    assert pool.status(tx_hash(moved)) == pool.status(tx_hash(chained)) == "Unknown"
+    assert pool.status(tx_hash(moved)) == pool.status(tx_hash(chained)) == "Rejected"  # dropped by the reorg
     # the returned transaction is packed again on the new tip, the dropped ones are not
     assert [tx.hash for tx in chain.pack_transactions(chain.tip.id, pool.candidates())] == hashes(pool)
 

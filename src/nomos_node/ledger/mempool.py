@@ -69,14 +69,14 @@ class Mempool:
             return Added(self._pending[tx.hash], "pending")
         if self.ledger.included_in(tx.hash) is not None:
             return Added(tx, "included")
-        if len(self._pending) >= self.max_pending:
-            raise TxError(TxReason.MEMPOOL_FULL, f"{len(self._pending)} transactions pending, the limit is "
-                          f"{self.max_pending}; retry after the next blocks", tx.hash)
-        try:
+        try:  # judged before the bound: a transaction that can never pass gets its own reason, not "retry"
             self.ledger.check(tx, self._view)
         except TxError as exc:
             self._remember_rejection(exc)
             raise
+        if len(self._pending) >= self.max_pending:
+            raise TxError(TxReason.MEMPOOL_FULL, f"{len(self._pending)} transactions pending, the limit is "
+                          f"{self.max_pending}; retry after the next blocks", tx.hash)
         self._view.apply_tx(tx)
         self._pending[tx.hash] = tx
         self._rejected.pop(tx.hash, None)
@@ -118,6 +118,7 @@ class Mempool:
                 self.ledger.check(tx, view)
             except TxError as exc:
                 dropped[str(exc.reason)] = dropped.get(str(exc.reason), 0) + 1
+                self._remember_rejection(exc)  # its status is "Rejected" from now on, not "Unknown"
                 continue
             view.apply_tx(tx)
             kept[tx.hash] = tx
