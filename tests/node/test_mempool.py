@@ -111,7 +111,7 @@ def test_a_full_pool_refuses_mempool_full_and_changes_nothing(chain: Chain, note
     assert refused(pool, c) == TxReason.MEMPOOL_FULL
     assert pool.status(tx_hash(c)) == "Unknown"  # full is not a verdict on the transaction: retry later
     # a transaction that can never pass gets its own reason even when the pool is full
-    assert refused(pool, pay(notes[0], 0, 3, 100, 100)) == TxReason.DOUBLE_SPEND
+    assert refused(pool, pay(notes[0], 0, 4, 100, 100)) == TxReason.DOUBLE_SPEND
     assert refused(pool, transfer([(notes[3], wk(3))], [(150, pk(4))])) == TxReason.OVERSPEND
     assert pool.add(a).status == "pending"  # a resubmission is still answered
     include(chain, [a])
