@@ -1,8 +1,9 @@
 """scenarios/chaos.toml on the compose runner (reference nodes in containers) passes, as on the host runner
-(tests/framework/test_chaos_scenarios.py). One compose CLI (the default) is enough: the CLI's part (stop,
-kill, up, pause) is covered on both by the other compose tests. chaos-long-partition.toml is run on the host
-only: the safety checker judges the recorded history whatever the runner (it also failed as expected on
-compose when tried: exit 1, conflicting LIBs named), and the suite has a time budget."""
+(tests/framework/test_chaos_scenarios.py), its transactions judged across the reorgs. One compose CLI (the
+default) is enough: the CLI's part (stop, kill, up, pause) is covered on both by the other compose tests.
+chaos-long-partition.toml is run on the host only: the safety checker judges the recorded history whatever the
+runner (it also failed as expected on compose when tried: exit 1, conflicting LIBs named), and the suite has a
+time budget."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from nomos_testing.runners.compose.deployer import ComposeDeployer
-from tests.framework.test_chaos_scenarios import CHAOS_NEEDS, check_chaos_report
+from tests.framework.test_chaos_scenarios import CHAOS_NEEDS, check_chaos_report, transactions_rolled_back
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -46,4 +47,5 @@ def test_chaos_scenario_passes_on_compose(images: dict[str, str], tmp_path: Path
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
     assert report["runner"] == "compose"
     check_chaos_report(report)
+    assert transactions_rolled_back(tmp_path / "chaos", report) > 0
 

@@ -42,7 +42,8 @@ def run_scenario(path: str, out: Path, *extra: str) -> tuple[subprocess.Complete
 
 def check_chaos_report(report: dict[str, Any]) -> None:
     """What every runner's chaos run must show: each scripted fault applied and removed by the nemesis with a
-    named mechanism, the random restarts applied, and every fault check held."""
+    named mechanism, the random restarts applied, every fault check held, and the transactions sent all along
+    judged across the reorgs: none in a chain twice, the supply conserved on every node."""
     faults = report["faults"]
     scripted = {f["kind"]: f for f in faults if f["origin"] == "scripted"}
     assert set(scripted) == {"partition", "pause", "kill"}, faults
@@ -53,9 +54,38 @@ def check_chaos_report(report: dict[str, Any]) -> None:
     restarts = [f for f in faults if f["origin"] == "restarts"]
     assert restarts and all(f["applied_at_s"] is not None for f in restarts)
     results = {e["name"]: e for e in report["expectations"]}
-    assert set(results) == {"consensus_liveness", "safety", "convergence", "recovery", "partition_liveness"}
+    assert set(results) == {"consensus_liveness", "safety", "convergence", "recovery", "partition_liveness",
+                            "tx_inclusion"}
     assert all(e["passed"] for e in results.values()), results
     assert report["events"]["fault.apply"] == len(faults)
+    figures = results["tx_inclusion"]["figures"]
+    assert figures["accepted"] >= 300, figures  # 4.5 / s for 120 s, less what the faults refused
+    assert figures["min_share"] == 0.95
+    assert figures["included"] >= 0.95 * figures["accepted_before_cooldown"], figures
+    assert figures["double_included"] == 0, figures
+    assert set(figures["nodes"]) == {"validator-0", "validator-1", "validator-2", "executor-0"}
+    for name, node in figures["nodes"].items():
+        assert node["double_included"] == [], (name, node)
+        assert node["supply"] == figures["genesis_supply"] - node["fees_burned"] == \
+            figures["genesis_supply"] - node["fees_in_chain"], (name, node)
+    assert report["events"]["tx.submit"] == figures["submitted"]
+
+
+def transactions_rolled_back(run_dir: Path, report: dict[str, Any]) -> int:
+    """Transactions in blocks the run saw (blocks.jsonl) that are not on the final canonical chain: what the
+    reorgs took back. The judged chains held every accepted transaction once all the same."""
+    blocks = {}
+    for line in (run_dir / "blocks.jsonl").read_text().splitlines():
+        if line.strip():
+            block = json.loads(line)
+            blocks[block["id"]] = block
+    canonical: set[str] = set()
+    for node in report["nodes"]:
+        cursor = node["tip"]
+        while cursor in blocks and cursor not in canonical:
+            canonical.add(cursor)
+            cursor = blocks[cursor]["parent"]
+    return sum(int(b["tx_count"]) for b in blocks.values() if b["id"] not in canonical)
 
 
 def test_chaos_scenario_passes_on_the_host_runner(tmp_path: Path) -> None:
@@ -63,6 +93,8 @@ def test_chaos_scenario_passes_on_the_host_runner(tmp_path: Path) -> None:
     done, report = run_scenario("scenarios/chaos.toml", tmp_path / "chaos", "--seed", "8")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
     check_chaos_report(report)
+    # validator-0's blocks of the partition carried transactions; the heal rolled them back
+    assert transactions_rolled_back(tmp_path / "chaos", report) > 0
     assert (tmp_path / "chaos" / "faults.json").is_file()
 
 
