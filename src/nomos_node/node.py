@@ -26,7 +26,7 @@ from nomos_node.consensus.clock import EpochSchedule
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS
 from nomos_node.consensus.prover import ProofWorker
 from nomos_node.crypto.keys import NodeKeys
-from nomos_node.ledger import TxError
+from nomos_node.ledger import Transaction, TxError
 from nomos_node.ledger.mempool import Added, Mempool
 from nomos_node.logs import event
 from nomos_node.metrics import NodeMetrics
@@ -105,6 +105,7 @@ class Node:
         self.testing_api = ApiServer(build_testing_app(self), config.testing_api.listen.host,
                                      config.testing_api.listen.port, config.testing_api.listen_fd)
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Future[None]] = set()
         self.prover = ProofWorker(self.pol_bits)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -126,9 +127,9 @@ class Node:
         self._tasks = [asyncio.ensure_future(self._slot_loop()), asyncio.ensure_future(self._sync_loop())]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in (*self._tasks, *self._background):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
         self.prover.close()
         await self.sync.stop()
         await self.network.stop()
@@ -227,6 +228,16 @@ class Node:
         if result.returned or result.dropped:
             event(mempool_log, logging.INFO, "mempool revalidated", returned=result.returned,
                   dropped=sum(result.dropped.values()), pending=len(self.mempool))
+        if result.returned_txs:
+            task = asyncio.ensure_future(self._regossip(result.returned_txs, self.chain.tip.id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _regossip(self, transactions: tuple[Transaction, ...], tip_id: str) -> None:
+        """Offer transactions a reorg rolled back to the peers again, so any leader can include them (not only this
+        node). A fresh message id: peers have seen the first one; those that still hold it answer 'pending'."""
+        for tx in transactions:
+            await self.network.publish(TRANSACTIONS_TOPIC, f"{tx.gossip_id}/{tip_id[:16]}", tx.document)
 
     # -- blocks from peers ----------------------------------------------------------------------------------
     async def _on_block_gossip(self, payload: Any, peer_id: str) -> bool:

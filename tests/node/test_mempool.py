@@ -184,6 +184,7 @@ def test_a_reorg_returns_rolled_back_transactions_and_drops_what_the_new_branch_
     # kept comes back (first, in chain order); moved is a double spend there and chained spends a note that
     # no longer exists: both are dropped and counted by reason
     assert result.included == 1 and result.returned == 1
+    assert [tx.hash for tx in result.returned_txs] == [tx_hash(kept)]  # the node offers it to its peers again
     assert result.dropped == {"double_spend": 1, "unknown_input": 1}
     assert hashes(pool) == [tx_hash(kept), tx_hash(late)]
     assert pool.status(tx_hash(kept)) == "Pending"

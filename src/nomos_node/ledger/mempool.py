@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nomos_node.ledger.state import Ledger, LedgerMove, StateView
@@ -37,6 +37,7 @@ class Revalidation:
     included: int  # transactions newly in the canonical chain
     returned: int  # transactions of rolled-back blocks back in the pool
     dropped: dict[str, int]  # pending or rolled-back transactions not kept (invalid now, or no room), by reason
+    returned_txs: tuple[Transaction, ...] = field(default=(), compare=False)  # the returned ones
 
 
 class Mempool:
@@ -106,7 +107,7 @@ class Mempool:
         view = self.ledger.view()
         kept: OrderedDict[str, Transaction] = OrderedDict()
         dropped: dict[str, int] = {}
-        back = 0
+        back: list[Transaction] = []
         for tx in _unique(returned + list(self._pending.values())):
             if self.ledger.included_in(tx.hash) is not None:
                 continue
@@ -122,9 +123,10 @@ class Mempool:
                 continue
             view.apply_tx(tx)
             kept[tx.hash] = tx
-            back += tx.hash not in already
+            if tx.hash not in already:
+                back.append(tx)
         self._pending, self._view = kept, view
-        return Revalidation(included, back, dropped)
+        return Revalidation(included, len(back), dropped, tuple(back))
 
     def _remember_rejection(self, exc: TxError) -> None:
         if exc.tx_hash is None or exc.reason == TxReason.MEMPOOL_FULL:
