@@ -214,6 +214,12 @@ class Node:
         return [{"note_id": nid, "value": note.value, "pk": note.pk}
                 for nid, note in self.chain.ledger.notes_of(pk, limit)]
 
+    def channel_state(self, channel: str) -> dict[str, Any] | None:
+        state = self.chain.ledger.channel(channel)
+        if state is None:
+            return None
+        return {"last_msg_id": state.last_msg_id, "owner": state.owner, "messages": state.messages}
+
     def _follow_ledger(self) -> None:
         """The mempool follows the canonical ledger's moves since the last call."""
         moves = self.chain.take_ledger_moves()

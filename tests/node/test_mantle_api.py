@@ -20,7 +20,20 @@ import aiohttp
 import pytest
 
 from nomos_node.devnet import LocalNetwork, NodeProcess, http, make_genesis, ready, wait_until
-from tests.node.txkit import genesis_note_ids, output_ids, pk, transfer, tx_hash, wallet_keys
+from tests.node.txkit import (
+    ZERO,
+    blob_op,
+    channel_id,
+    genesis_note_ids,
+    inscribe_op,
+    msg_id,
+    op_tx,
+    output_ids,
+    pk,
+    transfer,
+    tx_hash,
+    wallet_keys,
+)
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -200,6 +213,30 @@ def test_every_refusal_reason_over_http_changes_nothing(node: NodeProcess) -> No
     assert notes_of(node, 4) == [{"note_id": mine, "value": VALUE, "pk": pk(4)}]
     assert submit(node, good)[1]["status"] == "accepted"  # the owner's own transaction still goes through
     assert statuses(node, [tx_hash(good)])[0] != "Rejected"
+
+
+def test_channel_ops_over_http_chain_and_refuse_with_their_reasons(node: NodeProcess) -> None:
+    channel = channel_id("http")
+    assert http("GET", node.api_url + f"/mantle/channels/{channel}")[0] == 404
+    status, answer = http("GET", node.api_url + "/mantle/channels/xyz")
+    refused(status, answer, (400, "bad_id"))
+    first = inscribe_op(channel, ZERO, wallet_keys(6), "68656c6c6f")
+    second = blob_op(channel, msg_id(first), wallet_keys(6))
+    txs = [op_tx([(first, wallet_keys(6))]), op_tx([(second, wallet_keys(6))])]  # the second on a pending parent
+    assert [submit(node, tx)[1]["status"] for tx in txs] == ["accepted", "accepted"]
+    in_block(node, [tx_hash(tx) for tx in txs])
+    assert node.get(f"/mantle/channels/0x{channel.upper()}") == {"last_msg_id": msg_id(second), "owner": pk(6),
+                                                                 "messages": 2}
+    before = ledger(node)
+    status, answer = submit(node, op_tx([(blob_op(channel, msg_id(first), wallet_keys(6), "cc" * 32), wallet_keys(6))]))
+    refused(status, answer, (409, "bad_parent"))
+    status, answer = submit(node, op_tx([(blob_op(channel, msg_id(second), wallet_keys(7)), wallet_keys(7))]))
+    refused(status, answer, (403, "not_channel_owner"))
+    status, answer = submit(node, op_tx([(blob_op(channel, msg_id(second), wallet_keys(6), blob_size=0),
+                                          wallet_keys(6))]))
+    refused(status, answer, (400, "malformed"))
+    assert "ops[0].blob_size" in answer["detail"]
+    assert ledger(node) == before
 
 
 def test_the_mempool_metrics_are_exposed(node: NodeProcess) -> None:

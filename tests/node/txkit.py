@@ -7,9 +7,11 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from nomos_node.codec import canonical_json
 from nomos_node.config import GenesisConfig, WalletNote, parse_genesis
 from nomos_node.consensus.block import Block, transaction_hash
 from nomos_node.consensus.chain import Chain
+from nomos_node.crypto.hashing import blake2b_256
 from nomos_node.crypto.keys import NodeKeys
 from nomos_node.ledger import genesis_transaction, note_id, parse_transaction
 from tests.node.conftest import genesis_dict, keys_for
@@ -77,3 +79,36 @@ def block_with(chain: Chain, txs: Sequence[dict[str, Any]], parent_id: str | Non
                 return chain.build_block(ticket, "", keys_for(index), txs)
         slot += 1
     raise AssertionError("no leader in 10000 slots")
+
+
+ZERO = "00" * 32
+
+
+def channel_id(name: str) -> str:
+    """A 32-byte channel id from a readable name."""
+    return name.encode().hex().ljust(64, "0")[:64]
+
+
+def inscribe_op(channel: str, parent: str, signer: NodeKeys, inscription: str = "c0ffee") -> dict[str, Any]:
+    return {"type": "channel_inscribe", "channel": channel, "inscription": inscription, "parent": parent,
+            "signer": signer.signing_pk_hex}
+
+
+def blob_op(channel: str, parent: str, signer: NodeKeys, blob: str = "bb" * 32, blob_size: int = 124
+            ) -> dict[str, Any]:
+    return {"type": "channel_blob", "channel": channel, "session": 0, "blob": blob, "blob_size": blob_size,
+            "parent": parent, "signer": signer.signing_pk_hex}
+
+
+def op_tx(ops: Sequence[tuple[dict[str, Any], NodeKeys]], inputs: Sequence[tuple[str, NodeKeys]] = (),
+          outputs: Sequence[tuple[int, str]] = (), fee: int = 0) -> dict[str, Any]:
+    """A transaction carrying ``ops`` (op, signer keys): signatures by the inputs' owners, then by the ops' signers."""
+    tx: dict[str, Any] = {"ops": [op for op, _ in ops], "inputs": [nid for nid, _ in inputs],
+                          "outputs": [{"value": v, "pk": owner} for v, owner in outputs], "fee": fee}
+    digest = transaction_hash(tx)
+    tx["signatures"] = [keys.sign(digest).hex() for _, keys in (*inputs, *ops)]
+    return tx
+
+
+def msg_id(op: dict[str, Any]) -> str:
+    return blake2b_256(canonical_json(op)).hex()

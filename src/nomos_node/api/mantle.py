@@ -1,7 +1,9 @@
-"""Transaction routes (docs/node-api.md): submit to the mempool, transaction and ledger status, the wallet notes.
+"""Transaction routes (docs/node-api.md): submit to the mempool, transaction and ledger status, the wallet notes,
+a channel's state.
 
 Every refusal of a transaction is a 4xx JSON error whose code is the ledger's reason (malformed, too_large,
-unknown_input, double_spend, bad_signature, overspend, mempool_full) and changes nothing.
+unknown_input, double_spend, bad_signature, overspend, bad_parent, not_channel_owner, mempool_full) and changes
+nothing.
 """
 
 from __future__ import annotations
@@ -75,9 +77,18 @@ async def notes(request: web.Request) -> web.Response:
     return web.json_response(_node(request).notes_of(pk, int(limit_text)))
 
 
+async def channel(request: web.Request) -> web.Response:
+    channel_id = parse_header_id(request.match_info["channel"], "channel")
+    state = _node(request).channel_state(channel_id)
+    if state is None:
+        raise ApiError(404, "unknown_channel", f"channel {channel_id} has no message on the canonical chain")
+    return web.json_response(state)
+
+
 def add_mantle_routes(app: web.Application) -> None:
     app.router.add_post("/mempool/add/tx", add_tx)
     app.router.add_post("/mantle/status", tx_statuses)
     app.router.add_get("/mantle/status", mantle_status)
     app.router.add_get("/mantle/metrics", mantle_metrics)
     app.router.add_get("/mantle/notes", notes)
+    app.router.add_get("/mantle/channels/{channel}", channel)

@@ -40,3 +40,6 @@ class NodeView(Protocol):
 
     def notes_of(self, pk: str, limit: int) -> list[dict[str, Any]]:
         """The unspent notes of `pk` on the canonical chain: [{"note_id", "value", "pk"}]."""
+
+    def channel_state(self, channel: str) -> dict[str, Any] | None:
+        """{"last_msg_id", "owner", "messages"} of a channel on the canonical chain, None when it has none."""

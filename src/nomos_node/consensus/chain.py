@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -430,10 +430,11 @@ class Chain:
         moves, self._ledger_moves = self._ledger_moves, []
         return moves
 
-    def pack_transactions(self, parent_id: str, candidates: Iterable[Transaction], limit: int = MAX_TRANSACTIONS
-                          ) -> list[Transaction]:
-        """Up to ``limit`` of ``candidates``, in order, valid together on ``parent_id``'s branch."""
-        return self.ledger.pack(parent_id, candidates, min(limit, MAX_TRANSACTIONS))
+    def pack_transactions(self, parent_id: str, candidates: Iterable[Transaction], limit: int = MAX_TRANSACTIONS,
+                          admissible: Callable[[Transaction], bool] | None = None) -> list[Transaction]:
+        """Up to ``limit`` of ``candidates``, in order, valid together on ``parent_id``'s branch (and
+        ``admissible`` when given)."""
+        return self.ledger.pack(parent_id, candidates, min(limit, MAX_TRANSACTIONS), admissible)
 
     def _advance_lib(self) -> tuple[bool, set[str]]:
         """Online: move the LIB to the k-th ancestor of the tip and prune forks below it: (moved, pruned ids)."""

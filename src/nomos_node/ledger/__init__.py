@@ -1,11 +1,13 @@
 """The UTXO ledger: notes, transactions and their validation, and the per-block state that follows fork choice."""
 
 from nomos_node.ledger.notes import Note, genesis_transaction, note_id
-from nomos_node.ledger.state import BlockDiff, Ledger, LedgerError, LedgerMove, StateView
-from nomos_node.ledger.transaction import Transaction, TxError, TxReason, parse_transaction
+from nomos_node.ledger.state import BlockDiff, ChannelState, Ledger, LedgerError, LedgerMove, StateView
+from nomos_node.ledger.transaction import ChannelOp, Transaction, TxError, TxReason, parse_transaction
 
 __all__ = [
            "BlockDiff",
+           "ChannelOp",
+           "ChannelState",
            "Ledger",
            "LedgerError",
            "LedgerMove",

@@ -1,6 +1,7 @@
 """The ledger state per block, following fork choice.
 
-Every block known to the chain has a :class:`BlockDiff` (notes it spent, notes it created, fees burned). The
+Every block known to the chain has a :class:`BlockDiff` (notes it spent, notes it created, fees burned, channel
+states its operations moved: before and after each op). The
 ledger holds one materialised UTXO set, the one at its *cursor* (the canonical tip); the state at any other
 block is reached by undoing diffs back to the common ancestor and applying diffs forward. Validating a block
 on a side branch does that on a :class:`StateView` (copy-on-write overrides over the materialised sets), so the
@@ -10,7 +11,7 @@ canonical state is only ever moved by :meth:`Ledger.move_to`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from nomos_node.config import WalletNote
 from nomos_node.crypto.hashing import blake2b_256
 from nomos_node.crypto.keys import verify_ed25519
 from nomos_node.ledger.notes import Note, genesis_transaction, note_id
-from nomos_node.ledger.transaction import Transaction, TxError, TxReason, parse_transaction
+from nomos_node.ledger.transaction import ZERO_MSG_ID, ChannelOp, Transaction, TxError, TxReason, parse_transaction
 
 VERIFIED_CACHE_SIZE = 65536
 
@@ -33,6 +34,25 @@ class LedgerError(ValueError):
         self.error = error
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    """A channel on one branch: its last message, its owner (the signer of its first message), its length."""
+
+    last_msg_id: str
+    owner: str
+    messages: int
+
+    def after(self, op: ChannelOp) -> ChannelState:
+        return ChannelState(op.msg_id, self.owner, self.messages + 1)
+
+
+ChannelMove = tuple[str, ChannelState | None, ChannelState]  # (channel, state before, state after) of one op
+
+
+def channel_after(before: ChannelState | None, op: ChannelOp) -> ChannelState:
+    return ChannelState(op.msg_id, op.signer, 1) if before is None else before.after(op)
+
+
 @dataclass(frozen=True)
 class BlockDiff:
     block_id: str
@@ -42,6 +62,7 @@ class BlockDiff:
     created: tuple[tuple[str, Note], ...]
     fees: int
     transactions: tuple[Transaction, ...]
+    channels: tuple[ChannelMove, ...] = ()  # in op order
 
 
 @dataclass(frozen=True)
@@ -54,14 +75,20 @@ class LedgerMove:
 
 
 class StateView:
-    """Overrides (None = absent) over the ledger's materialised unspent and spent sets."""
+    """Overrides (None = absent) over the ledger's materialised unspent and spent sets and channel states."""
 
-    __slots__ = ("_base_spent", "_base_utxo", "spent", "utxo")
+    __slots__ = ("_base_channels", "_base_spent", "_base_utxo", "channels", "spent", "utxo")
 
-    def __init__(self, utxo: Mapping[str, Note], spent: Mapping[str, str]) -> None:
+    def __init__(self, utxo: Mapping[str, Note], spent: Mapping[str, str],
+                 channels: Mapping[str, ChannelState] | None = None) -> None:
         self._base_utxo, self._base_spent = utxo, spent
+        self._base_channels: Mapping[str, ChannelState] = {} if channels is None else channels
         self.utxo: dict[str, Note | None] = {}
         self.spent: dict[str, str | None] = {}
+        self.channels: dict[str, ChannelState | None] = {}
+
+    def channel(self, channel: str) -> ChannelState | None:
+        return self.channels[channel] if channel in self.channels else self._base_channels.get(channel)
 
     def note(self, nid: str) -> Note | None:
         return self.utxo[nid] if nid in self.utxo else self._base_utxo.get(nid)
@@ -69,12 +96,20 @@ class StateView:
     def spender(self, nid: str) -> str | None:
         return self.spent[nid] if nid in self.spent else self._base_spent.get(nid)
 
-    def apply_tx(self, tx: Transaction) -> None:
+    def apply_tx(self, tx: Transaction) -> list[ChannelMove]:
+        """Apply a transaction already judged valid on this view; returns the channel moves of its ops."""
         for nid in tx.inputs:
             self.utxo[nid] = None
             self.spent[nid] = tx.hash
         for nid, note in zip(tx.output_ids(), tx.outputs, strict=True):
             self.utxo[nid] = note
+        moves: list[ChannelMove] = []
+        for op in tx.ops:
+            before = self.channel(op.channel)
+            after = channel_after(before, op)
+            self.channels[op.channel] = after
+            moves.append((op.channel, before, after))
+        return moves
 
     # A block may spend a note it creates itself: apply creates before spending, undo unspends before deleting.
     def apply(self, diff: BlockDiff) -> None:
@@ -83,6 +118,8 @@ class StateView:
         for nid, _note, by in diff.spent:
             self.utxo[nid] = None
             self.spent[nid] = by
+        for channel, _before, after in diff.channels:
+            self.channels[channel] = after
 
     def undo(self, diff: BlockDiff) -> None:
         for nid, note, _by in diff.spent:
@@ -90,6 +127,8 @@ class StateView:
             self.spent[nid] = None
         for nid, _note in diff.created:
             self.utxo[nid] = None
+        for channel, before, _after in reversed(diff.channels):
+            self.channels[channel] = before
 
 
 @dataclass
@@ -108,6 +147,7 @@ class Ledger:
         self.genesis_supply = sum(note.value for _, note in created)
         self._utxo: dict[str, Note] = dict(created)
         self._spent: dict[str, str] = {}
+        self._channels: dict[str, ChannelState] = {}
         self._totals = _Totals(supply=self.genesis_supply)
         self._diffs: dict[str, BlockDiff] = {genesis_id: BlockDiff(genesis_id, None, 0, (), created, 0, ())}
         self.cursor = genesis_id
@@ -150,9 +190,16 @@ class Ledger:
     def unspent(self) -> dict[str, Note]:
         return dict(self._utxo)
 
+    def channel(self, channel: str) -> ChannelState | None:
+        """The channel's state on the canonical branch, or None when it has no message there."""
+        return self._channels.get(channel)
+
+    def channels(self) -> dict[str, ChannelState]:
+        return dict(self._channels)
+
     def view(self) -> StateView:
         """A scratch view of the canonical state (the mempool's pending transactions live in one)."""
-        return StateView(self._utxo, self._spent)
+        return StateView(self._utxo, self._spent, self._channels)
 
     def __contains__(self, block_id: object) -> bool:
         return block_id in self._diffs
@@ -177,16 +224,41 @@ class Ledger:
         if total_out < total_in:
             raise TxError(TxReason.OVERSPEND, f"outputs + fee = {total_out} < inputs = {total_in}: the difference "
                           "would be burned; add it to the fee or to a change output", tx.hash)
+        self._check_ops(tx, view)
         if verify and tx.gossip_id not in self._verified:
-            for i, (note, signature) in enumerate(zip(notes, tx.signatures, strict=True)):
+            for i, (note, signature) in enumerate(zip(notes, tx.signatures, strict=False)):
                 if not verify_ed25519(note.pk, tx.hash_bytes, signature):
                     raise TxError(TxReason.BAD_SIGNATURE, f"signatures[{i}] is not by the owner of input {i}",
                                   tx.hash)
-            # A note id fixes its note (it hashes the creating transaction), so the verdict holds on every branch.
+            for j, op in enumerate(tx.ops):
+                i = len(notes) + j
+                if not verify_ed25519(op.signer, tx.hash_bytes, tx.signatures[i]):
+                    raise TxError(TxReason.BAD_SIGNATURE, f"signatures[{i}] is not by ops[{j}].signer {op.signer}",
+                                  tx.hash)
+            # A note id fixes its note (it hashes the creating transaction) and an op names its signer, so the
+            # verdict holds on every branch.
             self._verified[tx.gossip_id] = None
             if len(self._verified) > VERIFIED_CACHE_SIZE:
                 self._verified.popitem(last=False)
         return notes
+
+    @staticmethod
+    def _check_ops(tx: Transaction, view: StateView) -> None:
+        """Each op follows its channel's last message (earlier ops of the same transaction included) and is
+        signed for by the channel's owner (anyone may open a channel)."""
+        local: dict[str, ChannelState] = {}
+        for j, op in enumerate(tx.ops):
+            state = local[op.channel] if op.channel in local else view.channel(op.channel)
+            expected = ZERO_MSG_ID if state is None else state.last_msg_id
+            if op.parent != expected:
+                where = "the channel has no message yet" if state is None else \
+                    f"the channel's last message is {expected}"
+                raise TxError(TxReason.BAD_PARENT, f"ops[{j}].parent is {op.parent} but {where} on this branch",
+                              tx.hash)
+            if state is not None and op.signer != state.owner:
+                raise TxError(TxReason.NOT_CHANNEL_OWNER, f"ops[{j}].signer {op.signer} is not the owner "
+                              f"{state.owner} of channel {op.channel}", tx.hash)
+            local[op.channel] = channel_after(state, op)
 
     def view_at(self, block_id: str) -> StateView:
         """The state after ``block_id`` as a view over the canonical state."""
@@ -204,6 +276,7 @@ class Ledger:
         view = self.view_at(parent_id)
         spent: list[tuple[str, Note, str]] = []
         created: list[tuple[str, Note]] = []
+        channels: list[ChannelMove] = []
         txs: list[Transaction] = []
         fees = 0
         for index, document in enumerate(documents):
@@ -212,20 +285,25 @@ class Ledger:
                 notes = self.check(tx, view, verify)
             except TxError as exc:
                 raise LedgerError(index, exc) from None
-            view.apply_tx(tx)
+            channels.extend(view.apply_tx(tx))
             spent.extend((nid, note, tx.hash) for nid, note in zip(tx.inputs, notes, strict=True))
             created.extend(zip(tx.output_ids(), tx.outputs, strict=True))
             fees += tx.fee
             txs.append(tx)
-        return BlockDiff(block_id, parent_id, height, tuple(spent), tuple(created), fees, tuple(txs))
+        return BlockDiff(block_id, parent_id, height, tuple(spent), tuple(created), fees, tuple(txs),
+                         tuple(channels))
 
-    def pack(self, parent_id: str, candidates: Iterable[Transaction], limit: int) -> list[Transaction]:
-        """Up to ``limit`` of ``candidates``, in order, that are valid together on ``parent_id``; others skipped."""
+    def pack(self, parent_id: str, candidates: Iterable[Transaction], limit: int,
+             admissible: Callable[[Transaction], bool] | None = None) -> list[Transaction]:
+        """Up to ``limit`` of ``candidates``, in order, that are valid together on ``parent_id`` (and
+        ``admissible``, when given: the DA rule that a blob is packed only once sampled); others skipped."""
         view = self.view_at(parent_id)
         chosen: list[Transaction] = []
         for tx in candidates:
             if len(chosen) >= limit:
                 break
+            if admissible is not None and not admissible(tx):
+                continue
             try:
                 self.check(tx, view)
             except TxError:
@@ -258,6 +336,11 @@ class Ledger:
                 del self._spent[nid]
             for nid, _note in diff.created:
                 del self._utxo[nid]
+            for channel, before, _after in reversed(diff.channels):
+                if before is None:
+                    del self._channels[channel]
+                else:
+                    self._channels[channel] = before
             totals.supply += sum(n.value for _, n, _ in diff.spent) - sum(n.value for _, n in diff.created)
             totals.fees_burned -= diff.fees
             for tx in diff.transactions:
@@ -270,6 +353,8 @@ class Ledger:
             for nid, _note, by in diff.spent:
                 del self._utxo[nid]
                 self._spent[nid] = by
+            for channel, _before, after in diff.channels:
+                self._channels[channel] = after
             totals.supply += sum(n.value for _, n in diff.created) - sum(n.value for _, n, _ in diff.spent)
             totals.fees_burned += diff.fees
             for tx in diff.transactions:

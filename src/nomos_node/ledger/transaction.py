@@ -1,7 +1,14 @@
 """Transactions: strict parsing of the JSON form, hashes, and the refusal reasons (docs/node-api.md).
 
-Everything that can be judged without the ledger is judged here (shape, sizes, duplicate inputs); unspent
-inputs, ownership and balance are judged against a branch's state (state.py).
+Everything that can be judged without the ledger is judged here (shape, sizes, duplicate inputs, the form of
+each operation); unspent inputs, ownership, balance and the channel chaining of operations are judged against a
+branch's state (state.py).
+
+Operations (the "ops" list, docs/node-api.md "Ledger operations"): ``channel_inscribe`` and ``channel_blob``,
+each a message appended to a channel. Its ``msg_id`` is Blake2b-256 over the canonical JSON of the op object as
+received; its ``parent`` must be the channel's last msg_id on the branch (32 zero bytes for a channel's first
+message). The signatures of a transaction are one per input (input order) then one per op (op order), each over
+the 32-byte transaction hash. A transaction with ops may have no inputs and no outputs.
 """
 
 from __future__ import annotations
@@ -19,8 +26,17 @@ MAX_INPUTS = 16
 MAX_OUTPUTS = 16
 MAX_TX_BYTES = 4096
 MAX_AMOUNT = (1 << 63) - 1
+MAX_OPS = 16
+MAX_INSCRIPTION_BYTES = 1024
+ZERO_MSG_ID = "00" * 32
+CHANNEL_INSCRIBE = "channel_inscribe"
+CHANNEL_BLOB = "channel_blob"
 _FIELDS = frozenset(("ops", "inputs", "outputs", "fee", "signatures"))
 _OUTPUT_FIELDS = frozenset(("value", "pk"))
+_OP_FIELDS = {
+    CHANNEL_INSCRIBE: ("type", "channel", "inscription", "parent", "signer"),
+    CHANNEL_BLOB: ("type", "channel", "session", "blob", "blob_size", "parent", "signer"),
+}
 
 
 class TxReason(StrEnum):
@@ -30,6 +46,8 @@ class TxReason(StrEnum):
     DOUBLE_SPEND = "double_spend"
     BAD_SIGNATURE = "bad_signature"
     OVERSPEND = "overspend"
+    BAD_PARENT = "bad_parent"  # an op whose parent is not its channel's last message on this branch
+    NOT_CHANNEL_OWNER = "not_channel_owner"  # an op signed by someone else than the channel's owner
     MEMPOOL_FULL = "mempool_full"
 
 
@@ -39,6 +57,8 @@ HTTP_STATUS = {
     TxReason.BAD_SIGNATURE: 400,
     TxReason.OVERSPEND: 400,
     TxReason.DOUBLE_SPEND: 409,
+    TxReason.BAD_PARENT: 409,
+    TxReason.NOT_CHANNEL_OWNER: 403,
     TxReason.TOO_LARGE: 413,
     TxReason.MEMPOOL_FULL: 429,
 }
@@ -55,6 +75,21 @@ class TxError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelOp:
+    """One channel operation: an inscription (``inscription`` set) or a blob (``blob`` and ``blob_size`` set)."""
+
+    type: str  # CHANNEL_INSCRIBE | CHANNEL_BLOB
+    channel: str  # hex, 32 bytes
+    parent: str  # msg_id this message follows (ZERO_MSG_ID for a channel's first message)
+    signer: str  # Ed25519 public key, hex
+    msg_id: str  # Blake2b-256 of the op's canonical JSON
+    inscription: str | None = None  # hex
+    blob: str | None = None  # blob id, hex
+    blob_size: int = 0
+    session: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Transaction:
     hash: str  # hex
     hash_bytes: bytes
@@ -65,6 +100,7 @@ class Transaction:
     document: Mapping[str, Any]  # as received: what blocks carry and what the hash covers
     size: int  # bytes of canonical JSON
     gossip_id: str  # hash of the whole document, signatures included
+    ops: tuple[ChannelOp, ...] = ()
 
     def output_ids(self) -> list[str]:
         return [note_id(self.hash_bytes, i) for i in range(len(self.outputs))]
@@ -90,6 +126,42 @@ def _hex(value: Any, n_bytes: int, what: str) -> str:
     return strip_0x(value).lower()
 
 
+def _hex_bytes(value: Any, what: str, max_bytes: int) -> str:
+    if not is_hex(value) or not 1 <= len(strip_0x(value)) // 2 <= max_bytes:
+        raise _malformed(f"{what}: expected hex of 1..{max_bytes} bytes, got {str(value)[:80]!r}")
+    return strip_0x(value).lower()
+
+
+def parse_op(op: Any, index: int) -> ChannelOp:
+    """One entry of "ops"; TxError(malformed) naming the field otherwise."""
+    where = f"ops[{index}]"
+    if not isinstance(op, Mapping):
+        raise _malformed(f"{where}: expected an op object with a \"type\"")
+    kind = op.get("type")
+    fields = _OP_FIELDS.get(kind) if isinstance(kind, str) else None
+    if fields is None or not isinstance(kind, str):
+        raise _malformed(f"{where}.type: expected one of {', '.join(_OP_FIELDS)}, got {str(kind)[:40]!r}")
+    unknown = sorted(set(op) - set(fields))
+    if unknown:
+        raise _malformed(f"{where}: unknown field {unknown[0]!r} for {kind} (allowed: {', '.join(fields)})")
+    missing = [name for name in fields if name not in op]
+    if missing:
+        raise _malformed(f"{where}: missing field {missing[0]!r} for {kind}")
+    channel = _hex(op["channel"], 32, f"{where}.channel")
+    parent = _hex(op["parent"], 32, f"{where}.parent")
+    signer = _hex(op["signer"], 32, f"{where}.signer")
+    msg_id = blake2b_256(canonical_json(op)).hex()
+    if kind == CHANNEL_INSCRIBE:
+        inscription = _hex_bytes(op["inscription"], f"{where}.inscription", MAX_INSCRIPTION_BYTES)
+        return ChannelOp(kind, channel, parent, signer, msg_id, inscription=inscription)
+    session = op["session"]
+    if session != 0 or isinstance(session, bool) or not isinstance(session, int):
+        raise _malformed(f"{where}.session: expected 0 (the only session), got {str(session)[:40]!r}")
+    blob = _hex(op["blob"], 32, f"{where}.blob")
+    blob_size = _amount(op["blob_size"], f"{where}.blob_size", 1)
+    return ChannelOp(kind, channel, parent, signer, msg_id, blob=blob, blob_size=blob_size, session=0)
+
+
 def parse_transaction(document: Any) -> Transaction:
     """The transaction of a JSON document; :class:`TxError` (malformed, too_large, double_spend for a note
     listed twice, bad_signature for a wrong number of signatures) otherwise."""
@@ -107,13 +179,18 @@ def parse_transaction(document: Any) -> Transaction:
     missing = sorted(_FIELDS - {"ops"} - set(document))
     if missing:
         raise _malformed(f"missing field {missing[0]!r}")
-    if document.get("ops", []) != []:
-        raise _malformed("ops: expected [] (operations are not supported yet)")
+    ops_doc = document.get("ops", [])
+    if not isinstance(ops_doc, list) or len(ops_doc) > MAX_OPS:
+        raise _malformed(f"ops: expected a list of at most {MAX_OPS} operations")
+    ops = tuple(parse_op(op, i) for i, op in enumerate(ops_doc))
     inputs_doc, outputs_doc, signatures_doc = document["inputs"], document["outputs"], document["signatures"]
-    if not isinstance(inputs_doc, list) or not 1 <= len(inputs_doc) <= MAX_INPUTS:
-        raise _malformed(f"inputs: expected a list of 1..{MAX_INPUTS} note ids")
-    if not isinstance(outputs_doc, list) or not 1 <= len(outputs_doc) <= MAX_OUTPUTS:
-        raise _malformed(f"outputs: expected a list of 1..{MAX_OUTPUTS} outputs")
+    least = 0 if ops else 1  # a transaction carrying operations may move no value at all
+    if not isinstance(inputs_doc, list) or not least <= len(inputs_doc) <= MAX_INPUTS:
+        raise _malformed(f"inputs: expected a list of {least}..{MAX_INPUTS} note ids"
+                         + ("" if ops else " (a transaction without ops spends at least one note)"))
+    if not isinstance(outputs_doc, list) or not least <= len(outputs_doc) <= MAX_OUTPUTS:
+        raise _malformed(f"outputs: expected a list of {least}..{MAX_OUTPUTS} outputs"
+                         + ("" if ops else " (a transaction without ops creates at least one note)"))
     if not isinstance(signatures_doc, list):
         raise _malformed("signatures: expected a list of hex signatures")
     inputs = tuple(_hex(value, 32, f"inputs[{i}]") for i, value in enumerate(inputs_doc))
@@ -129,9 +206,9 @@ def parse_transaction(document: Any) -> Transaction:
     tx_hash = digest.hex()
     if len(set(inputs)) != len(inputs):
         raise TxError(TxReason.DOUBLE_SPEND, "the same note is an input twice", tx_hash)
-    if len(signatures) != len(inputs):
-        raise TxError(TxReason.BAD_SIGNATURE, f"{len(signatures)} signature(s) for {len(inputs)} input(s); "
-                      "expected one per input, in input order", tx_hash)
+    if len(signatures) != len(inputs) + len(ops):
+        raise TxError(TxReason.BAD_SIGNATURE, f"{len(signatures)} signature(s) for {len(inputs)} input(s) and "
+                      f"{len(ops)} op(s); expected one per input (input order) then one per op (op order)", tx_hash)
     return Transaction(hash=tx_hash, hash_bytes=digest, inputs=inputs, outputs=tuple(outputs), fee=fee,
                        signatures=signatures, document=document, size=len(encoded),
-                       gossip_id=blake2b_256(encoded).hex())
+                       gossip_id=blake2b_256(encoded).hex(), ops=ops)
