@@ -69,6 +69,8 @@ MAKE_TEST_TESTS = (f"{THIS}::test_make_test_sets_up_then_runs_the_whole_suite",
                    f"{THIS}::test_make_run_prints_what_the_readme_shows")
 BENCH_TESTS = (f"{THIS}::test_benchmarks_smoke_host", f"{THIS}::test_benchmarks_smoke_compose")
 WALKTHROUGH = "test_node_md_three_node_walkthrough"
+TX_E2E = ("tests/framework/test_transactions_e2e.py::test_the_transactions_scenario_passes_on_the_host_runner",
+          "tests/compose/test_compose_transactions.py::test_the_transactions_scenario_passes_on_compose")
 COVERAGE: dict[tuple[str, str], Run | Mapped] = {
     ("README.md", "make run"): Run("test_make_run_prints_what_the_readme_shows"),
     ("README.md", "make test"): Mapped(MAKE_TEST_TESTS, "runs this very suite: the set-up half is `make run`'s "
@@ -95,6 +97,16 @@ COVERAGE: dict[tuple[str, str], Run | Mapped] = {
     ("docs/node.md", "curl -s localhost:18080/network/info"): Run(WALKTHROUGH),
     ("docs/node.md", "tail -f logs/nomos-node-*.log | grep -E 'produced|reorg|refused'"): Run(WALKTHROUGH),
     ("docs/node.md", "curl -s localhost:18080/metrics | grep ^consensus_"): Run(WALKTHROUGH),
+    ("docs/node.md", "curl -s localhost:18080/mantle/status"): Run(WALKTHROUGH),
+    ("docs/transactions.md", "POL_PROOF_DEV_MODE=true .venv/bin/nomos-testing run scenarios/transactions.toml"):
+        Mapped(TX_E2E, "a 90 s run window plus cooldown (≈ 2 min); these tests run this file through the same CLI "
+                       "with -t 40 on host and on compose and check the figures the doc describes"),
+    ("docs/transactions.md", "POL_PROOF_DEV_MODE=true .venv/bin/python -m benchmarks transactions"):
+        Mapped((f"{THIS}::test_transactions_md_sign_benchmark", f"{THIS}::test_benchmarks_smoke_host", TX_E2E[0]),
+               "several minutes of networks under load; its sign part runs as documented, the smoke mode runs "
+               "the module, and its network part is a scenario run like the e2e test's"),
+    ("docs/transactions.md", ".venv/bin/python -m benchmarks transactions --parts sign"):
+        Run("test_transactions_md_sign_benchmark"),
     ("docs/benchmarks.md", "POL_PROOF_DEV_MODE=true .venv/bin/python -m benchmarks framework"):
         Mapped(BENCH_TESTS, "≈ 4 minutes; the smoke mode runs the same code at N = 1"),
     ("docs/benchmarks.md", "POL_PROOF_DEV_MODE=true .venv/bin/python -m benchmarks framework --quick"):
@@ -367,7 +379,7 @@ def _walkthrough_script(workdir: Path) -> str:
     watch = [find("docs/node.md", key).text for key in (
         "curl -s localhost:18080/cryptarchia/info", "curl -s localhost:18080/network/info",
         "tail -f logs/nomos-node-*.log | grep -E 'produced|reorg|refused'",
-        "curl -s localhost:18080/metrics | grep ^consensus_")]
+        "curl -s localhost:18080/metrics | grep ^consensus_", "curl -s localhost:18080/mantle/status")]
     single = find("docs/node.md", "POL_PROOF_DEV_MODE=true .venv/bin/nomos-node node-0.yaml").text
     wait = f"{sys.executable} {WAIT_FOR_NODE} http://127.0.0.1:18080"
     return f"""set -m
@@ -388,6 +400,9 @@ kill %4
 wait %4 2>/dev/null
 echo "=== metrics"
 {watch[3]}
+echo "=== mantle"
+{watch[4]}
+echo
 echo "=== stop"
 kill %1 %2 %3
 for job in 1 2 3; do wait %$job; echo "node job $job exit $?"; done
@@ -590,12 +605,24 @@ def test_image_build(session: Session) -> None:
 
 
 def test_benchmarks_smoke_host() -> None:
-    """docs/benchmarks.md's `python -m benchmarks framework …` in the smallest configuration (+ bench_node)."""
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "framework", "node", "--smoke"], cwd=REPO,
-                          env=_env(POL_PROOF_DEV_MODE="true"), capture_output=True, text=True, timeout=180)
+    """docs/benchmarks.md's `python -m benchmarks framework …` in the smallest configuration (+ bench_node, and
+    docs/transactions.md's bench_transactions)."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "framework", "node", "transactions", "--smoke"],
+                          cwd=REPO, env=_env(POL_PROOF_DEV_MODE="true"), capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "=== framework done" in done.stdout and "=== node done" in done.stdout
+    assert "=== transactions done" in done.stdout and "sign only:" in done.stdout
     assert "start → all ready" in done.stdout and "chain growth" in done.stdout
+
+
+def test_transactions_md_sign_benchmark() -> None:
+    """docs/transactions.md's signing baseline, as written, from the repository root."""
+    command = find("docs/transactions.md", ".venv/bin/python -m benchmarks transactions --parts sign")
+    done = subprocess.run(["bash", "-c", command.text], cwd=REPO, env=_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"^sign only: [\d,]+ tx/s", done.stdout, re.M), done.stdout
+    assert "=== transactions done" in done.stdout
 
 
 def test_benchmarks_smoke_compose(session: Session) -> None:
@@ -657,6 +684,10 @@ def test_node_md_three_node_walkthrough(session: Session) -> None:
     metrics = [line for line in sections["metrics"].splitlines() if line.strip()]
     assert metrics and all(line.startswith("consensus_") for line in metrics), metrics
     assert any(line.startswith("consensus_tip_height ") for line in metrics), metrics
+    mantle = json.loads(sections["mantle"])  # the doc's comment: pending, ledger_height, …, supply 0 (no wallets)
+    assert list(mantle) == ["pending", "ledger_height", "tip", "supply", "genesis_supply", "fees_burned",
+                            "unspent_notes"], mantle
+    assert mantle["pending"] == 0 and mantle["supply"] == mantle["genesis_supply"] == 0, mantle
     for job in (1, 2, 3):
         assert f"node job {job} exit 0" in sections["stop"], sections["stop"]  # "SIGTERM: exit 0"
     assert "restarted node exit 0" in sections["restart"], sections["restart"]
