@@ -67,6 +67,28 @@ class SignedTransfer:
 
 
 @dataclass(frozen=True)
+class SignedOp:
+    """A transaction carrying one channel operation, built and signed by the adapter: the body to submit, its
+    hash, and the message id the channel's next message names as its parent."""
+
+    tx: dict[str, Any]
+    tx_hash: str
+    msg_id: str
+
+
+@dataclass(frozen=True)
+class ChannelMessage:
+    """A channel operation as a block carries it (docs/data-availability.md)."""
+
+    kind: str                  # "inscribe" | "blob"
+    channel: str
+    msg_id: str
+    parent: str
+    blob_id: str | None = None
+    blob_size: int | None = None
+
+
+@dataclass(frozen=True)
 class NodeImage:
     """The container image a node runs in: its tag, and how to make sure it exists locally."""
 
@@ -175,6 +197,34 @@ class NodeAdapter(ABC):
     def genesis_notes(self, topology: GeneratedTopology) -> list[Note]:
         """The genesis note of every wallet of the topology, in wallet order."""
         raise self._no_transactions()
+
+    # Data availability (docs/data-availability.md) ------------------------------------------------
+    # Channel operations are ledger transactions: their encoding and message ids are the node's rules.
+
+    supports_da: ClassVar[bool] = False
+
+    def _no_da(self) -> NotImplementedError:
+        return NotImplementedError(f"the {self.name!r} node adapter does not implement data availability")
+
+    def da_signer(self) -> str:
+        """The public key that signs the framework's channel operations (and that /disperse-data names)."""
+        raise self._no_da()
+
+    def channel_inscription(self, channel: str, inscription: bytes, parent: str) -> SignedOp:
+        """A signed transaction inscribing `inscription` in `channel` after message `parent`."""
+        raise self._no_da()
+
+    def first_parent(self) -> str:
+        """The parent a channel's first message names."""
+        raise self._no_da()
+
+    def blob_msg_id(self, channel: str, blob_id: str, blob_size: int, parent: str) -> str:
+        """The message id of the blob operation an executor builds for a dispersal of `blob_size` bytes."""
+        raise self._no_da()
+
+    def channel_messages(self, tx: Mapping[str, Any]) -> list[ChannelMessage]:
+        """The channel operations a transaction (as a block carries it) holds."""
+        raise self._no_da()
 
     # API -------------------------------------------------------------------------------------------
 

@@ -121,6 +121,55 @@ class NodeClient:
         path = f"/mantle/notes?pk={pk}"
         return _shaped(await self.get(path), list, self.api_url + path)
 
+    # Data availability (docs/data-availability.md): a refusal is a NodeApiError with `code` set
+    async def disperse_data(self, channel_id: str, parent_msg_id: str, signer: str, data: bytes) -> dict[str, Any]:
+        """POST /disperse-data (executors only): `{"blob_id", "tx_hash"}`. A validator answers 403/404; a
+        dispersal whose subnetworks did not acknowledge answers 503 `dispersal_failed`."""
+        body = {"channel_id": channel_id, "parent_msg_id": parent_msg_id, "signer": signer, "data": data.hex()}
+        answer = _shaped(await self.post("/disperse-data", body), dict, self.api_url + "/disperse-data")
+        if not isinstance(answer.get("blob_id"), str):
+            raise NodeApiError(self.api_url + "/disperse-data",
+                               f"malformed answer: no blob_id in {str(answer)[:120]!r}")
+        return answer
+
+    async def da_commitments(self, blob_id: str) -> list[str] | None:
+        """POST /da/get-commitments: the blob's row commitments, or None when the node holds none."""
+        url = self.api_url + "/da/get-commitments"
+        answer = await self.post("/da/get-commitments", {"blob_id": blob_id})
+        if answer is None:
+            return None
+        commitments = _shaped(answer, dict, url).get("rows_commitments")
+        return _shaped(commitments, list, url)
+
+    async def da_share(self, blob_id: str, share_idx: int) -> dict[str, Any] | None:
+        """POST /da/get-share: the share (column `share_idx`) as JSON, or None when the node holds none."""
+        answer = await self.post("/da/get-share", {"blob_id": blob_id, "share_idx": share_idx})
+        return None if answer is None else _shaped(answer, dict, self.api_url + "/da/get-share")
+
+    async def da_membership(self, session: int = 0) -> dict[str, Any]:
+        """POST /test/da/membership (testing API): `{"assignations": {subnet: [peer id…]}, "addressbook"}`."""
+        answer = await self.post_testing("/test/da/membership", session)
+        return _shaped(answer, dict, f"{self.testing_url}/test/da/membership")
+
+    async def balancer_stats(self) -> dict[str, Any]:
+        """GET /da/balancer-stats: `{subnet: {"inbound", "outbound"}}`."""
+        return _shaped(await self.get("/da/balancer-stats"), dict, self.api_url + "/da/balancer-stats")
+
+    async def historic_sampling(self, block_id: str, blob_ids: list[str]) -> bool:
+        """POST /test/da/historic-sampling (testing API): whether the blobs of that block can be sampled."""
+        answer = await self.post_testing("/test/da/historic-sampling", {"block_id": block_id, "blob_ids": blob_ids})
+        return _shaped(answer, bool, f"{self.testing_url}/test/da/historic-sampling")
+
+    async def channel(self, channel_id: str) -> dict[str, Any] | None:
+        """GET /mantle/channels/{channel}: `{"last_msg_id", "owner", "messages"}`, None for an unknown channel."""
+        url = f"{self.api_url}/mantle/channels/{channel_id}"
+        try:
+            return _shaped(await self.get(f"/mantle/channels/{channel_id}"), dict, url)
+        except NodeApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     async def metrics_text(self) -> str:
         return _shaped(await self._request("GET", self.api_url + "/metrics", as_text=True), str,
                        self.api_url + "/metrics")

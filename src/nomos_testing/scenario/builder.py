@@ -118,6 +118,50 @@ class TransactionsConfigurator:
         return self._set("seed", seed, "seed")
 
 
+class DaConfigurator:
+    """What `ScenarioBuilder.da_with` hands its function, like the original's
+    `da_with(|d| d.channel_rate(1).blob_rate(2).headroom_percent(20))`; every value is a `da` workload parameter."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.calls: dict[str, str] = {}
+
+    def _set(self, name: str, value: Any, method: str) -> DaConfigurator:
+        self.params[name] = value
+        self.calls[name] = f"DaConfigurator.{method}(…)"
+        return self
+
+    def channel_rate(self, channels: int) -> DaConfigurator:
+        """Base number of channels (headroom_percent adds more)."""
+        return self._set("channel_rate", channels, "channel_rate")
+
+    def blob_rate(self, per_block: float) -> DaConfigurator:
+        """Blobs dispersed per block (a rate: concurrent dispersals)."""
+        return self._set("blob_rate", per_block, "blob_rate")
+
+    def headroom_percent(self, percent: float) -> DaConfigurator:
+        """Extra channels, in percent of channel_rate rounded up."""
+        return self._set("headroom_percent", percent, "headroom_percent")
+
+    def payload_bytes(self, low: int, high: int | None = None) -> DaConfigurator:
+        """Blob payload sizes: drawn between `low` and `high` (default: exactly `low`)."""
+        self._set("payload_min_bytes", low, "payload_bytes")
+        return self._set("payload_max_bytes", low if high is None else high, "payload_bytes")
+
+    def min_inscribed_share(self, share: float) -> DaConfigurator:
+        return self._set("min_inscribed_share", share, "min_inscribed_share")
+
+    def min_blob_share(self, share: float) -> DaConfigurator:
+        return self._set("min_blob_share", share, "min_blob_share")
+
+    def retrieve_sample(self, blobs: int) -> DaConfigurator:
+        """Included blobs the bundled da_inclusion expectation fetches back and reconstructs."""
+        return self._set("retrieve_sample", blobs, "retrieve_sample")
+
+    def seed(self, seed: int) -> DaConfigurator:
+        return self._set("seed", seed, "seed")
+
+
 class _EntryPoint:
     """Lets a builder method be called on the class (starting a new builder) or on an instance."""
 
@@ -244,6 +288,22 @@ class ScenarioBuilder:
         for name, call in configurator.calls.items():
             self._sources[f"workloads[{index}].{name}"] = Source("python", call)
         self._workloads[index] = ComponentSpec("transactions", configurator.params)
+        return self
+
+    def da_with(self, configure: Callable[[DaConfigurator], object]) -> ScenarioBuilder:
+        """The data availability workload (docs/data-availability.md), e.g.
+        `da_with(lambda d: d.channel_rate(1).blob_rate(2).headroom_percent(20))`; it needs executors and bundles
+        the da_inclusion expectation."""
+        index = next((i for i, spec in enumerate(self._workloads) if spec.kind == "da"), None)
+        if index is None:
+            index = len(self._workloads)
+            self._workloads.append(ComponentSpec("da"))
+            self._sources[f"workloads[{index}]"] = _call("da_with")
+        configurator = DaConfigurator(dict(self._workloads[index].params))
+        configure(configurator)
+        for name, call in configurator.calls.items():
+            self._sources[f"workloads[{index}].{name}"] = Source("python", call)
+        self._workloads[index] = ComponentSpec("da", configurator.params)
         return self
 
     def expect_consensus_liveness(self, min_fraction: float = 0.5, lag_allowance: int = 2) -> ScenarioBuilder:

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import yaml
 
 from nomos_testing import settings
-from nomos_testing.nodes.base import NodeAdapter, NodeAddresses, NodeImage, Note, SignedTransfer
+from nomos_testing.nodes.base import (
+    ChannelMessage,
+    NodeAdapter,
+    NodeAddresses,
+    NodeImage,
+    Note,
+    SignedOp,
+    SignedTransfer,
+)
 from nomos_testing.nodes.binaries import Resolution, find_binary
 from nomos_testing.nodes.reference import keys, transactions
 from nomos_testing.nodes.reference.config import node_config
@@ -116,6 +124,40 @@ class ReferenceNodeAdapter(NodeAdapter):
         notes = topology.genesis.get("wallet_notes") or []
         ids = transactions.genesis_note_ids(notes)
         return [Note(note_id, int(n["value"]), str(n["pk"])) for note_id, n in zip(ids, notes, strict=True)]
+
+    # Data availability: channel operations (nodes/reference/transactions.py) ----------------------
+
+    supports_da: ClassVar[bool] = True
+
+    def da_signer(self) -> str:
+        return transactions.test_signer_pk()
+
+    def first_parent(self) -> str:
+        return transactions.ZERO_MSG_ID
+
+    def channel_inscription(self, channel: str, inscription: bytes, parent: str) -> SignedOp:
+        op = transactions.channel_inscribe_op(channel, inscription, parent, self.da_signer())
+        tx, digest = transactions.build_op_tx([(op, transactions.TEST_SIGNER_SECRET)])
+        return SignedOp(tx, digest, transactions.msg_id(op))
+
+    def blob_msg_id(self, channel: str, blob_id: str, blob_size: int, parent: str) -> str:
+        return transactions.msg_id(transactions.channel_blob_op(channel, blob_id, blob_size, parent, self.da_signer()))
+
+    def channel_messages(self, tx: Mapping[str, Any]) -> list[ChannelMessage]:
+        ops = tx.get("ops") or []
+        found: list[ChannelMessage] = []
+        for op in ops if isinstance(ops, list) else []:
+            if not isinstance(op, Mapping) or not isinstance(op.get("channel"), str):
+                continue
+            kind = op.get("type")
+            parent = str(op.get("parent", ""))
+            if kind == transactions.CHANNEL_INSCRIBE:
+                found.append(ChannelMessage("inscribe", op["channel"], transactions.msg_id(op), parent))
+            elif kind == transactions.CHANNEL_BLOB:
+                size = op.get("blob_size")
+                found.append(ChannelMessage("blob", op["channel"], transactions.msg_id(op), parent,
+                                            str(op.get("blob", "")), size if isinstance(size, int) else None))
+        return found
 
     def container_environment(self, labels: Mapping[str, str]) -> dict[str, str]:
         from nomos_testing.nodes.reference import image

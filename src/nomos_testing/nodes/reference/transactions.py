@@ -8,6 +8,13 @@ imports the node: these few rules are implemented here again, and tests check th
 - one Ed25519 signature per input, in input order, over the 32-byte tx_hash, by the owner of that input;
 - the genesis wallet notes are the outputs of a synthetic transaction {"ops": [], "inputs": [],
   "outputs": wallet_notes, "fee": 0}.
+
+Ledger operations (docs/data-availability.md, the DA contract): a transaction's "ops" are channel messages,
+{"type": "channel_inscribe", "channel", "inscription", "parent", "signer"} and {"type": "channel_blob",
+"channel", "session": 0, "blob", "blob_size", "parent", "signer"}; msg_id = Blake2b-256 over the op's canonical
+JSON; a channel's first message has parent 00…00; the signatures are one per input (input order) then one per
+op (op order), each over the tx hash; a transaction with ops may have no inputs and no outputs (fee 0).
+Channel ops of the framework and of the executors are signed with the fixed test key (secret = 32 zero bytes).
 """
 
 from __future__ import annotations
@@ -23,6 +30,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 MAX_INPUTS = 16
 MAX_OUTPUTS = 16
 MAX_TX_BYTES = 4096
+MAX_OPS = 16
+MAX_INSCRIPTION_BYTES = 1024
+ZERO_MSG_ID = "00" * 32
+CHANNEL_INSCRIBE = "channel_inscribe"
+CHANNEL_BLOB = "channel_blob"
+TEST_SIGNER_SECRET = "00" * 32  # the fixed DA test key (as the original tool's): never a real key
 
 
 def canonical_json(value: Any) -> bytes:
@@ -75,3 +88,48 @@ def build_transfer(inputs: Sequence[tuple[str, str]], outputs: Sequence[tuple[in
     digest = tx_hash_bytes(body)
     body["signatures"] = [_signer(secret).sign(digest).hex() for _, secret in inputs]
     return body, digest.hex()
+
+
+def signer_pk(secret_hex: str) -> str:
+    return _signer(secret_hex).public_key().public_bytes_raw().hex()
+
+
+def test_signer_pk() -> str:
+    """The public key of the fixed test key that signs channel operations."""
+    return signer_pk(TEST_SIGNER_SECRET)
+
+
+def channel_inscribe_op(channel: str, inscription: bytes, parent: str, signer: str) -> dict[str, Any]:
+    if not 1 <= len(inscription) <= MAX_INSCRIPTION_BYTES:
+        raise ValueError(f"an inscription holds 1..{MAX_INSCRIPTION_BYTES} bytes, got {len(inscription)}")
+    return {"type": CHANNEL_INSCRIBE, "channel": channel, "inscription": inscription.hex(), "parent": parent,
+            "signer": signer}
+
+
+def channel_blob_op(channel: str, blob_id: str, blob_size: int, parent: str, signer: str) -> dict[str, Any]:
+    if blob_size <= 0:
+        raise ValueError(f"blob_size must be > 0, got {blob_size}")
+    return {"type": CHANNEL_BLOB, "channel": channel, "session": 0, "blob": blob_id, "blob_size": int(blob_size),
+            "parent": parent, "signer": signer}
+
+
+def msg_id(op: Mapping[str, Any]) -> str:
+    """The message id of a channel operation: Blake2b-256 over its canonical JSON."""
+    return blake2b_256(canonical_json(dict(op))).hex()
+
+
+def build_op_tx(ops: Sequence[tuple[Mapping[str, Any], str]], inputs: Sequence[tuple[str, str]] = (),
+                outputs: Sequence[tuple[int, str]] = (), fee: int = 0) -> tuple[dict[str, Any], str]:
+    """A signed transaction carrying `ops` as (op, signer's secret key hex), and optionally a transfer (`inputs`
+    as (note id, owner's secret), `outputs` as (value, pk)). Returns the transaction and its hash."""
+    if not 1 <= len(ops) <= MAX_OPS:
+        raise ValueError(f"an op transaction takes 1..{MAX_OPS} ops, got {len(ops)}")
+    if len(inputs) > MAX_INPUTS or len(outputs) > MAX_OUTPUTS:
+        raise ValueError(f"at most {MAX_INPUTS} inputs and {MAX_OUTPUTS} outputs")
+    body: dict[str, Any] = {"ops": [dict(op) for op, _ in ops], "inputs": [note for note, _ in inputs],
+                            "outputs": [{"value": int(value), "pk": pk} for value, pk in outputs], "fee": int(fee)}
+    digest = tx_hash_bytes(body)
+    body["signatures"] = ([_signer(secret).sign(digest).hex() for _, secret in inputs]
+                          + [_signer(secret).sign(digest).hex() for _, secret in ops])
+    return body, digest.hex()
+
