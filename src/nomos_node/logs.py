@@ -2,7 +2,7 @@
 
 Environment (names as in the original tool):
   NOMOS_LOG_LEVEL   default level: trace | debug | info | warn | error (default info)
-  NOMOS_LOG_FILTER  per-target levels, `target=level,…`; targets: consensus, network, api, node, storage
+  NOMOS_LOG_FILTER  per-target levels, `target=level,…`; targets: consensus, network, api, node, storage, mempool
   NOMOS_LOG_DIR     when set, logs go to `<dir>/nomos-node-<index>.log` (or nomos-executor-…), else stdout
 
 Line format: `2026-11-27T05:00:00.123Z INFO consensus block imported id=ab12 height=3 slot=7`.
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-TARGETS = ("consensus", "network", "api", "node", "storage")
+TARGETS = ("consensus", "network", "api", "node", "storage", "mempool")
 ROOT_LOGGER = "nomos_node"
 # Loggers of libraries whose records belong in the node's log, and the target they count as.
 FOREIGN_LOGGERS = {"aiohttp.server": "api"}

@@ -70,6 +70,10 @@ def test_a_resubmission_is_idempotent(chain: Chain, notes: list[str]) -> None:
     reordered = json.loads(json.dumps(dict(reversed(list(tx.items())))))
     assert pool.add(reordered, now=12.0).status == "pending"
     assert len(pool) == 1 and hashes(pool) == [tx_hash(tx)] and pool.last_added_at == 10.0
+    # the same transfer (same hash) with a signature that is not the owner's is refused, not "pending"
+    forged = dict(tx, signatures=[pay(notes[0], 1, 1, 60, 100, fee=1)["signatures"][0]])
+    assert tx_hash(forged) == tx_hash(tx)
+    assert refused(pool, forged) == TxReason.BAD_SIGNATURE
 
 
 def test_a_chained_spend_of_pending_change_is_accepted(chain: Chain, notes: list[str]) -> None:

@@ -47,6 +47,7 @@ class Mempool:
         self._pending: OrderedDict[str, Transaction] = OrderedDict()
         self._view: StateView = ledger.view()
         self._rejected: OrderedDict[str, str] = OrderedDict()  # recent refusals: tx hash -> reason
+        self._owners: dict[str, tuple[str, ...]] = {}  # pending tx hash -> the owners of its inputs
         self.last_added_at: float | None = None
 
     def __len__(self) -> int:
@@ -67,11 +68,14 @@ class Mempool:
             self._remember_rejection(exc)
             raise
         if tx.hash in self._pending:
-            return Added(self._pending[tx.hash], "pending")
+            held = self._pending[tx.hash]
+            if tx.gossip_id != held.gossip_id:  # the same transfer with other signatures: they must verify too
+                self.ledger.verify_signatures(tx, self._owners[tx.hash])
+            return Added(held, "pending")
         if self.ledger.included_in(tx.hash) is not None:
             return Added(tx, "included")
         try:  # judged before the bound: a transaction that can never pass gets its own reason, not "retry"
-            self.ledger.check(tx, self._view)
+            notes = self.ledger.check(tx, self._view)
         except TxError as exc:
             self._remember_rejection(exc)
             raise
@@ -80,6 +84,7 @@ class Mempool:
                           f"{self.max_pending}; retry after the next blocks", tx.hash)
         self._view.apply_tx(tx)
         self._pending[tx.hash] = tx
+        self._owners[tx.hash] = tuple(note.pk for note in notes)
         self._rejected.pop(tx.hash, None)
         if now is not None:
             self.last_added_at = now
@@ -106,6 +111,7 @@ class Mempool:
         already = set(self._pending)
         view = self.ledger.view()
         kept: OrderedDict[str, Transaction] = OrderedDict()
+        owners: dict[str, tuple[str, ...]] = {}
         dropped: dict[str, int] = {}
         back: list[Transaction] = []
         for tx in _unique(returned + list(self._pending.values())):
@@ -116,7 +122,7 @@ class Mempool:
                 dropped[str(TxReason.MEMPOOL_FULL)] = dropped.get(str(TxReason.MEMPOOL_FULL), 0) + 1
                 continue
             try:
-                self.ledger.check(tx, view)
+                owners[tx.hash] = tuple(note.pk for note in self.ledger.check(tx, view))
             except TxError as exc:
                 dropped[str(exc.reason)] = dropped.get(str(exc.reason), 0) + 1
                 self._remember_rejection(exc)  # its status is "Rejected" from now on, not "Unknown"
@@ -125,7 +131,7 @@ class Mempool:
             kept[tx.hash] = tx
             if tx.hash not in already:
                 back.append(tx)
-        self._pending, self._view = kept, view
+        self._pending, self._view, self._owners = kept, view, owners
         return Revalidation(included, len(back), dropped, tuple(back))
 
     def _remember_rejection(self, exc: TxError) -> None:

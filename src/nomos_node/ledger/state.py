@@ -225,22 +225,28 @@ class Ledger:
             raise TxError(TxReason.OVERSPEND, f"outputs + fee = {total_out} < inputs = {total_in}: the difference "
                           "would be burned; add it to the fee or to a change output", tx.hash)
         self._check_ops(tx, view)
-        if verify and tx.gossip_id not in self._verified:
-            for i, (note, signature) in enumerate(zip(notes, tx.signatures, strict=False)):
-                if not verify_ed25519(note.pk, tx.hash_bytes, signature):
-                    raise TxError(TxReason.BAD_SIGNATURE, f"signatures[{i}] is not by the owner of input {i}",
-                                  tx.hash)
-            for j, op in enumerate(tx.ops):
-                i = len(notes) + j
-                if not verify_ed25519(op.signer, tx.hash_bytes, tx.signatures[i]):
-                    raise TxError(TxReason.BAD_SIGNATURE, f"signatures[{i}] is not by ops[{j}].signer {op.signer}",
-                                  tx.hash)
-            # A note id fixes its note (it hashes the creating transaction) and an op names its signer, so the
-            # verdict holds on every branch.
-            self._verified[tx.gossip_id] = None
-            if len(self._verified) > VERIFIED_CACHE_SIZE:
-                self._verified.popitem(last=False)
+        if verify:
+            self.verify_signatures(tx, [note.pk for note in notes])
         return notes
+
+    def verify_signatures(self, tx: Transaction, owners: Sequence[str]) -> None:
+        """TxError bad_signature unless signature i is by ``owners[i]`` (the owner of input i) for each input, then
+        by each op's signer, over the tx hash."""
+        if tx.gossip_id in self._verified:
+            return
+        for i, (owner, signature) in enumerate(zip(owners, tx.signatures, strict=False)):
+            if not verify_ed25519(owner, tx.hash_bytes, signature):
+                raise TxError(TxReason.BAD_SIGNATURE, f"signatures[{i}] is not by the owner of input {i}", tx.hash)
+        for j, op in enumerate(tx.ops):
+            i = len(owners) + j
+            if not verify_ed25519(op.signer, tx.hash_bytes, tx.signatures[i]):
+                raise TxError(TxReason.BAD_SIGNATURE, f"signatures[{i}] is not by ops[{j}].signer {op.signer}",
+                              tx.hash)
+        # A note id fixes its note (it hashes the creating transaction) and an op names its signer, so the verdict
+        # holds on every branch.
+        self._verified[tx.gossip_id] = None
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
 
     @staticmethod
     def _check_ops(tx: Transaction, view: StateView) -> None:

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 SPLIT_BELOW = 4        # a wallet holding fewer notes than this splits its change in two
 MAX_DUST_INPUTS = 3    # small notes swept along with the main input (keeps wallets from fragmenting)
-RESYNC_CODES = frozenset({"unknown_input", "double_spend", "overspend", "bad_signature", "unreachable"})
 STALE_BLOCKS = 30      # an accepted transaction not seen in a block after this many block intervals is dropped
 TICK_S = 0.02
 MAX_INPUTS = 16
@@ -124,7 +123,7 @@ class Transactions(Workload):
             raise PlanError(f"{plan.source_of('wallets.count').location()}: {shown} needs wallets to send from, "
                             f"but wallets.count is {plan.wallets}",
                             "give the plan wallets: `[wallets] count = 50` in the scenario file, "
-                            "`.wallets(50)` in the builder, or `--wallets 50`")
+                            "or `.wallets(50)` in the builder")
         users = params.get("users")
         if users is not None and users > plan.wallets:
             source = plan.source_of(f"{where}.users")
@@ -265,9 +264,9 @@ class Transactions(Workload):
             pending.accepted = True
             return
         self._forget(transfer.tx_hash)
-        sender = self._wallet(pending.sender)
-        if reason in RESYNC_CODES:
-            await self._resync(ctx, sender)
+        # Whatever the refusal, the notes it tried to spend are the node's to tell: reload them (a mempool_full
+        # refusal leaves them unspent, an unknown_input one shows the wallet's view was wrong).
+        await self._resync(ctx, self._wallet(pending.sender))
 
     def _forget(self, tx_hash: str) -> None:
         pending = self._pending.pop(tx_hash, None)
