@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+KZG_PARAMS := assets/kzgrs_test_params/kzgrs_test_params
 export POL_PROOF_DEV_MODE ?= true
 
 .PHONY: run test lint bench venv clean
@@ -15,10 +16,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
+# The KZG test parameters of DA (insecure, deterministic), generated once when missing.
+$(KZG_PARAMS): | $(STAMP)
+	$(BIN)/nomos-testing setup kzg --path $(KZG_PARAMS)
+
+run: $(STAMP) $(KZG_PARAMS)
 	$(BIN)/nomos-testing run scenarios/smoke.toml
 
-test: $(STAMP)
+test: $(STAMP) $(KZG_PARAMS)
 	$(BIN)/pytest
 
 lint: $(STAMP)

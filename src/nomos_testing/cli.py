@@ -1,4 +1,4 @@
-"""`nomos-testing`: run, replay, doctor, up, down, node, clean, plugins, image build (docs/cli.md).
+"""`nomos-testing`: run, replay, doctor, up, down, node, clean, plugins, image build, setup kzg (docs/cli.md).
 
 Exit codes: 0 pass · 1 an expectation or a workload failed · 2 prerequisite, input or deployment error ·
 130 interrupted.
@@ -22,7 +22,7 @@ from nomos_testing.faults.replay import recorded_runner, replay_plan
 from nomos_testing.observe.console import RunConsole
 from nomos_testing.params import Source
 from nomos_testing.plugins import default_registries
-from nomos_testing.preflight import preflight_checks
+from nomos_testing.preflight import plan_checks, preflight_checks
 from nomos_testing.runners.base import Check, Deployer
 from nomos_testing.runners.shared.cleanup import clean_index, sweep_all
 from nomos_testing.scenario.builder import scenario as keyword_plan
@@ -41,6 +41,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Run scenarios against networks of Nomos-style nodes on local processes, Compose or k8s.")
 image_app = typer.Typer(no_args_is_help=True, help="The node image of the compose and k8s runners.")
 app.add_typer(image_app, name="image")
+setup_app = typer.Typer(no_args_is_help=True, help="Generate the assets runs need (the KZG test parameters of DA).")
+app.add_typer(setup_app, name="setup")
 
 T = TypeVar("T")
 
@@ -170,20 +172,22 @@ def doctor(scenario: ScenarioArg = None, runner: RunnerOpt = "host") -> None:
         raise _fail(console, exc) from None
     checks = preflight_checks(deployer)
     if scenario is not None:
-        checks.append(_scenario_check(scenario, runner))
+        check, plan = _scenario_check(scenario, runner)
+        checks.append(check)
+        checks += plan_checks(plan)
     console.checks(checks)
     missing = [check for check in checks if check.required and not check.ok]
     console.line(f"{len(missing)} prerequisite(s) missing" if missing else "all prerequisites hold")
     raise typer.Exit(EXIT_SETUP_ERROR if missing else EXIT_PASSED)
 
 
-def _scenario_check(scenario: Path, runner: str) -> Check:
+def _scenario_check(scenario: Path, runner: str) -> tuple[Check, ScenarioPlan | None]:
     try:
         plan = _plan(scenario, runner)
     except FrameworkError as exc:
-        return Check(f"scenario {scenario}", False, exc.message, exc.remedy or "")
+        return Check(f"scenario {scenario}", False, exc.message, exc.remedy or ""), None
     kinds = ", ".join(spec.kind for spec in (*plan.workloads, *plan.expectations)) or "no workloads or expectations"
-    return Check(f"scenario {scenario}", True, f"valid for the {runner} runner ({kinds})")
+    return Check(f"scenario {scenario}", True, f"valid for the {runner} runner ({kinds})"), plan
 
 
 @app.command()
@@ -296,6 +300,23 @@ def image_build(force: Annotated[bool, typer.Option("--force", help="rebuild eve
     except FrameworkError as exc:
         raise _fail(console, exc) from None
     console.line(f"built {result}")
+
+
+@setup_app.command("kzg")
+def setup_kzg(path: Annotated[str | None, typer.Option("--path", help="file to write, or a directory to hold "
+                                                        "kzgrs_test_params (default: NOMOS_KZGRS_PARAMS_PATH, else "
+                                                        "assets/kzgrs_test_params/kzgrs_test_params)")] = None
+              ) -> None:
+    """Generate the deterministic KZG test parameters DA needs (idempotent: a valid file is kept)."""
+    from nomos_testing import kzg
+
+    console = RunConsole()
+    try:
+        target, written = kzg.setup(None if path is None else kzg.as_target(path))
+    except FrameworkError as exc:
+        raise _fail(console, exc) from None
+    console.line(f"{'wrote' if written else 'already present:'} {target}")
+    console.line(f"WARNING: {kzg.INSECURE_WARNING}")
 
 
 def main() -> None:

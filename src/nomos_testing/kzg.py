@@ -9,27 +9,22 @@ overrides the default `<repo>/assets/kzgrs_test_params/kzgrs_test_params`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from nomos_da import params as da_params
+from nomos_da import share as da_share
+from nomos_da import verifier as da_verifier
 from nomos_testing import settings
 from nomos_testing.errors import PrerequisiteError
+from nomos_testing.runners.base import Check
 
-PARAMS_FILE_NAME = "kzgrs_test_params"
-DEFAULT_RELATIVE = Path("assets") / "kzgrs_test_params" / PARAMS_FILE_NAME
-INSECURE_WARNING = ("INSECURE, TEST-ONLY: these KZG parameters come from a fixed, published secret; anyone can "
-                    "forge proofs with them. Never use them outside tests.")
-SETUP_REMEDY = "generate them with `nomos-testing setup kzg` (or `make test` / `make run`)"
-
-
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise PrerequisiteError(f"the crypto library module {name} is not available: {exc}",
-                                "install the project (`make venv`, or `pip install -e .`)") from exc
+PARAMS_FILE_NAME = da_params.PARAMS_FILENAME
+DEFAULT_RELATIVE = da_params.DEFAULT_PARAMS_PATH
+INSECURE_WARNING = ("INSECURE, TEST-ONLY: these KZG parameters are powers of a fixed, published secret "
+                    f"(tau = {da_params.SECRET}); anyone can forge proofs with them. Never use them outside tests.")
+SETUP_REMEDY = "generate them with `nomos-testing setup kzg` (`make test` / `make run` do it when missing)"
 
 
 def repo_default_path() -> Path:
@@ -46,74 +41,91 @@ def _as_file(path: Path) -> Path:
     return path / PARAMS_FILE_NAME if path.is_dir() else path
 
 
+def as_target(text: str) -> Path:
+    """A path as typed: a directory (existing, or written with a trailing slash) holds `kzgrs_test_params`."""
+    path = Path(text).expanduser()
+    return path / PARAMS_FILE_NAME if text.endswith(("/", "\\")) or path.is_dir() else path
+
+
 def params_path(explicit: Path | None = None) -> Path:
-    """Where the parameters are read from: `explicit`, else NOMOS_KZGRS_PARAMS_PATH, else the default path."""
+    """Where the parameters are: `explicit` (a file, or a directory holding one), else NOMOS_KZGRS_PARAMS_PATH,
+    else the default path."""
     if explicit is not None:
         return _as_file(explicit)
     configured = settings.raw("NOMOS_KZGRS_PARAMS_PATH")
-    return _as_file(Path(configured)) if configured else repo_default_path()
+    return _as_file(Path(configured).expanduser()) if configured else repo_default_path()
 
 
 def existing_params() -> Path | None:
     """The parameters file when one exists (NOMOS_KZGRS_PARAMS_PATH, then the default path), else None."""
     configured = settings.raw("NOMOS_KZGRS_PARAMS_PATH")
-    candidates = [_as_file(Path(configured))] if configured else []
+    candidates = [_as_file(Path(configured).expanduser())] if configured else []
     candidates.append(repo_default_path())
     return next((path for path in candidates if path.is_file()), None)
 
 
-def load(path: Path | None = None) -> Any:
-    """The loaded parameters (nomos_da.params.load_params); PrerequisiteError naming the path and the remedy."""
+def load(path: Path | None = None) -> da_params.KzgParams:
+    """The loaded parameters; PrerequisiteError naming the path and the remedy when missing or corrupt."""
     target = params_path(path)
-    params = _module("nomos_da.params")
-    if not target.is_file():
-        raise PrerequisiteError(f"KZG parameters missing: {target} does not exist", SETUP_REMEDY)
     try:
-        return params.load_params(target)
-    except PrerequisiteError:
-        raise
-    except Exception as exc:  # the library says what is wrong with the file; we add the path and the remedy
-        raise PrerequisiteError(f"KZG parameters at {target} are corrupt: {exc}",
-                                f"remove the file and {SETUP_REMEDY}") from exc
+        return da_params.load_params(target)
+    except da_params.ParamsError as exc:
+        corrupt = target.is_file()
+        raise PrerequisiteError(f"KZG parameters {'corrupt' if corrupt else 'missing'}: {exc}",
+                                (f"remove {target} and " if corrupt else "") + SETUP_REMEDY) from None
 
 
 def setup(path: Path | None = None) -> tuple[Path, bool]:
-    """Generate the parameters at `path` (default: as `params_path`) unless a valid file is already there.
-    Returns the file and whether it was (re)generated."""
+    """Generate the parameters at `path` (default: as `params_path`) unless a valid file is already there
+    (idempotent; a corrupt file is replaced). Returns the file and whether it was written."""
     target = params_path(path)
     if target.is_file():
         try:
-            load(target)
+            da_params.load_params(target)
             return target, False
-        except PrerequisiteError:
-            pass  # corrupt: regenerate
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _module("nomos_da.params").generate_params(target)
-    load(target)
+        except da_params.ParamsError:
+            pass
+    try:
+        da_params.generate_params(target)
+    except OSError as exc:
+        raise PrerequisiteError(f"cannot write the KZG parameters to {target}: {exc.strerror or exc}",
+                                "pass a writable --path, or fix the permissions") from None
     return target, True
+
+
+def params_check() -> Check:
+    """doctor / preflight for plans with a DA workload: the parameters exist and load."""
+    try:
+        load()
+    except PrerequisiteError as exc:
+        return Check("KZG parameters", False, exc.message, exc.remedy or SETUP_REMEDY)
+    return Check("KZG parameters", True, f"{params_path()} (insecure test setup)")
+
+
+def params_problem() -> str | None:
+    """Why the KZG parameters would stop DA (missing or corrupt, with the path), or None when they load."""
+    check = params_check()
+    return None if check.ok else f"{check.detail} ({check.remedy})"
 
 
 class NomosDaCodec:
     """Share verification and reconstruction by nomos_da (the da_inclusion expectation's ShareCodec)."""
 
-    def __init__(self, params: Any) -> None:
+    def __init__(self, params: da_params.KzgParams) -> None:
         self.params = params
-        self._verifier = _module("nomos_da.verifier")
-        self._share = _module("nomos_da.share")
 
     @classmethod
     def load(cls, path: Path | None = None) -> NomosDaCodec:
         return cls(load(path))
 
-    def _parse(self, share: Mapping[str, Any]) -> Any:
-        return self._share.Share.from_json(dict(share))
-
-    def verify(self, share: Mapping[str, Any]) -> bool:
+    def verify(self, share: Mapping[str, Any], num_columns: int | None = None) -> bool:
         try:
-            return bool(self._verifier.verify_share(self._parse(share), self.params))
+            parsed = da_share.Share.from_json(dict(share))
         except (ValueError, KeyError, TypeError):
             return False
+        return da_verifier.verify_share(parsed, self.params, num_columns)
 
-    def reconstruct(self, shares: Sequence[Mapping[str, Any]], original_size: int) -> bytes:
-        data = self._verifier.reconstruct([self._parse(s) for s in shares], original_size)
-        return bytes(data)
+    def reconstruct(self, shares: Sequence[Mapping[str, Any]], original_size: int,
+                    num_columns: int | None = None) -> bytes:
+        return da_verifier.reconstruct([da_share.Share.from_json(dict(s)) for s in shares], original_size,
+                                       num_columns)

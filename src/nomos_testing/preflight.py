@@ -12,6 +12,7 @@ from nomos_testing.errors import FrameworkError, PrerequisiteError
 from nomos_testing.nodes.base import NodeAdapter
 from nomos_testing.plugins import Registries, default_registries
 from nomos_testing.runners.base import Check, Deployer
+from nomos_testing.scenario.plan import ScenarioPlan
 
 VERSIONS_FILE = "versions.env"
 
@@ -71,9 +72,43 @@ def framework_checks() -> list[Check]:
     return [versions_check(), environment_check(), pol_dev_mode_check(), plugins_check()]
 
 
-def preflight_checks(deployer: Deployer, adapter: NodeAdapter | None = None) -> list[Check]:
-    """The shared checks, then the runner's own (for nodes of `adapter`)."""
-    return [*framework_checks(), *deployer.preflight(adapter)]
+DA_KINDS = frozenset({"da", "da_inclusion"})
+
+
+def needs_da(plan: ScenarioPlan) -> bool:
+    """Whether the plan disperses or judges blobs (a `da` workload or a `da_inclusion` expectation)."""
+    return any(spec.kind in DA_KINDS for spec in (*plan.workloads, *plan.expectations))
+
+
+def plan_checks(plan: ScenarioPlan | None) -> list[Check]:
+    """What this plan needs besides the runner: the KZG parameters when it has DA (the nodes load them at
+    start; the compose image bakes them in)."""
+    if plan is None or not needs_da(plan):
+        return []
+    from nomos_testing.kzg import params_check
+
+    return [params_check()]
+
+
+def preflight_checks(deployer: Deployer, adapter: NodeAdapter | None = None,
+                     plan: ScenarioPlan | None = None) -> list[Check]:
+    """The shared checks, the plan's (`plan_checks`), then the runner's own (for nodes of `adapter`)."""
+    return [*framework_checks(), *plan_checks(plan), *deployer.preflight(adapter)]
+
+
+def da_prerequisite_problems() -> list[str]:
+    """The two usual causes of a failed DA run (the original documents them): POL_PROOF_DEV_MODE not true, and
+    missing or corrupt KZG parameters. Empty when neither is the case."""
+    from nomos_testing.kzg import params_problem
+
+    problems = []
+    check = pol_dev_mode_check()
+    if not check.ok:
+        problems.append(f"POL_PROOF_DEV_MODE is {check.detail} ({check.remedy})")
+    kzg = params_problem()
+    if kzg is not None:
+        problems.append(kzg)
+    return problems
 
 
 def require(checks: list[Check]) -> None:

@@ -129,11 +129,12 @@ def _proof(data: bytes, index: int) -> str:
 class StandInCodec:
     """Verifies the fake shares (the proof binds the column to its index) and rebuilds the payload."""
 
-    def verify(self, share: Mapping[str, Any]) -> bool:
+    def verify(self, share: Mapping[str, Any], num_columns: int | None = None) -> bool:
         column = bytes.fromhex(share["column"][0])
         return bool(_proof(column, int(share["share_idx"])) == share["combined_column_proof"])
 
-    def reconstruct(self, shares: Sequence[Mapping[str, Any]], original_size: int) -> bytes:
+    def reconstruct(self, shares: Sequence[Mapping[str, Any]], original_size: int,
+                    num_columns: int | None = None) -> bytes:
         if len(shares) < SUBNETS // 2:
             raise ValueError("fewer than half of the columns")
         return bytes.fromhex(shares[0]["column"][0])[:original_size]

@@ -47,9 +47,10 @@ class ShareCodec(Protocol):
     """What retrievability needs of the crypto library: verify a share (JSON form) against its commitments,
     and rebuild the payload from shares."""
 
-    def verify(self, share: Mapping[str, Any]) -> bool: ...
+    def verify(self, share: Mapping[str, Any], num_columns: int | None = None) -> bool: ...
 
-    def reconstruct(self, shares: Sequence[Mapping[str, Any]], original_size: int) -> bytes: ...
+    def reconstruct(self, shares: Sequence[Mapping[str, Any]], original_size: int,
+                    num_columns: int | None = None) -> bytes: ...
 
 
 def default_codec() -> ShareCodec:
@@ -190,7 +191,12 @@ class DaInclusion(Expectation):
         figures["retrievability"] = retrieval
         issues += retrieval.pop("issues")
         if issues:
-            return Outcome(False, "; ".join(issues), figures)
+            from nomos_testing.preflight import da_prerequisite_problems
+
+            causes = da_prerequisite_problems()
+            figures["prerequisite_problems"] = causes
+            suffix = f"; likely cause(s): {'; '.join(causes)}" if causes else ""
+            return Outcome(False, "; ".join(issues) + suffix, figures)
         message = (f"{figures['inscribed']} of {planned} channels inscribed and ≥ {figures['included']} blobs "
                    f"included on {len(chains)} nodes ({len(ok)} of {len(records.dispersals)} dispersals ok, "
                    f"p95 {figures['dispersal_latency_s']['p95']} s); {retrieval['retrieved']} of "
@@ -286,7 +292,7 @@ async def _retrieve(blob_id: str, dispersal: Mapping[str, Any], validators: list
                 continue
             out["fetched"] += 1
             if [str(c) for c in share.get("rows_commitments") or []] == [str(c) for c in commitments] \
-                    and codec.verify(share):
+                    and codec.verify(share, len(membership)):
                 out["verified"] += 1
                 shares.append(share)
                 break
@@ -298,7 +304,7 @@ async def _retrieve(blob_id: str, dispersal: Mapping[str, Any], validators: list
         out["error"] = f"no verified share from any subnet ({out['rejected']} rejected)"
         return out
     try:
-        data = codec.reconstruct(shares, int(dispersal["size"]))
+        data = codec.reconstruct(shares, int(dispersal["size"]), len(membership))
     except Exception as exc:  # not enough shares, or the library refuses them: the figures say which
         out["error"] = f"reconstruction from {len(shares)} share(s) failed: {exc}"
         return out

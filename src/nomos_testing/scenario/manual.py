@@ -36,7 +36,7 @@ async def bring_up(plan: ScenarioPlan, deployer: Deployer, run_dir: Path, run_id
         raise PlanError(f"the {deployer.name} runner cannot leave a cluster running",
                         "use --runner host (or compose) for `up`")
     console.phase(f"preflight ({deployer.name} runner)")
-    require(preflight_checks(deployer, registries.nodes.get(plan.node, "node")()))
+    require(preflight_checks(deployer, registries.nodes.get(plan.node, "node")(), plan))
     prepare_run_dir(run_dir, plan, run_id, deployer.name, "up")
     events = EventLog(run_dir / "events.jsonl")
     try:

@@ -88,7 +88,7 @@ class ScenarioRun:
             with self.clock.phase("preflight_s"):
                 self.console.phase(f"preflight ({self.deployer.name} runner)")
                 adapter = self.registries.nodes.get(self.plan.node, "node")()
-                require(preflight_checks(self.deployer, adapter))
+                require(preflight_checks(self.deployer, adapter, self.plan))
             prepare_run_dir(self.run_dir, self.plan, self.run_id, self.deployer.name, "run")
             self.events = EventLog(self.run_dir / "events.jsonl")
             self.events.emit("run.start", run_id=self.run_id, runner=self.deployer.name, seed=self.plan.seed)

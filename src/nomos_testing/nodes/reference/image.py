@@ -7,7 +7,6 @@ when they change.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import shutil
 import sys
@@ -105,16 +104,13 @@ def _project_wheel(root: Path, into: Path) -> None:
         _pip("wheel", "--quiet", "--no-deps", str(source), "-w", str(into))
 
 def _kzg_params_source() -> Path | None:
-    """Hook for the DA issue: the KZG parameters file to bake in, when one has been generated.
+    """The KZG parameters file to bake in (DA): NOMOS_KZGRS_PARAMS_PATH (a file, or a directory holding
+    `kzgrs_test_params`), else `<repo>/assets/kzgrs_test_params/kzgrs_test_params` (`nomos-testing setup kzg`).
+    The image then carries it at KZG_PARAMS_IN_IMAGE (label `kzg-params=present`) and its containers get
+    NOMOS_KZGRS_PARAMS_PATH pointing there; without one the label says `absent` and nothing is faked."""
+    from nomos_testing.kzg import existing_params
 
-    Looks at NOMOS_KZGRS_PARAMS_PATH, then `<repo>/.cache/kzgrs_test_params`. Until DA generates the file,
-    the image is built without it (label `kzg-params=absent`); nothing is faked.
-    """
-    configured = settings.raw("NOMOS_KZGRS_PARAMS_PATH")
-    candidates = [Path(configured)] if configured else []
-    with contextlib.suppress(PrerequisiteError):
-        candidates.append(repo_root() / ".cache" / "kzgrs_test_params")
-    return next((path for path in candidates if path.is_file()), None)
+    return existing_params()
 
 def _stage_kzg_params(context: Path) -> bool:
     target = context / "kzg"
