@@ -17,6 +17,7 @@ import yaml
 from py_arkworks_bls12381 import G1Point
 
 from nomos_node.codec import canonical_json, is_hex, strip_0x
+from nomos_node.crypto.keys import ed25519_from_peer_id
 
 ROLES = ("validator", "executor")
 _MISSING: Any = object()
@@ -86,6 +87,25 @@ class MempoolConfig:
 
 
 @dataclass(frozen=True)
+class DaConfig:
+    """Data availability (docs/node-config.md, `da`): the static membership of session 0 and the timings.
+    A node with this section loads the KZG parameters at start and serves the DA routes."""
+
+    assignations: tuple[tuple[str, ...], ...]  # index = subnetwork id: its members' peer ids
+    addressbook: tuple[tuple[str, HostPort], ...]  # (peer id, p2p address), sorted by peer id
+    num_subnets: int = 2
+    dispersal_factor: int = 2
+    num_samples: int = 1
+    dispersal_timeout: float = 20.0  # seconds an executor waits for a subnetwork's acknowledgements
+    retry_limit: int = 2  # retries of a subnetwork that did not acknowledge
+    retry_cooldown: float = 3.0  # seconds between retries
+    sampling_timeout: float = 5.0  # seconds for one sampling request
+
+    def address_of(self, peer_id: str) -> HostPort | None:
+        return dict(self.addressbook).get(peer_id)
+
+
+@dataclass(frozen=True)
 class EpochConfig:
     stake_distribution_stabilization: int
     period_nonce_buffer: int
@@ -151,6 +171,7 @@ class NodeConfig:
     consensus: ConsensusConfig
     genesis: GenesisConfig
     mempool: MempoolConfig = MempoolConfig()
+    da: DaConfig | None = None
 
 
 # ---------------------------------------------------------------- value checkers
@@ -345,6 +366,72 @@ def _parse_mempool(raw: Any) -> MempoolConfig:
     )
 
 
+def _peer_id(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, "a peer id (base58, 12D3KooW…)", _describe(value))
+    try:
+        ed25519_from_peer_id(value)
+    except ValueError:
+        raise ConfigError(key, "an Ed25519 peer id (base58, 12D3KooW…)", _describe(value)) from None
+    return value
+
+
+DA_KEYS = ("num_subnets", "dispersal_factor", "num_samples", "assignations", "addressbook", "dispersal_timeout",
+           "retry_limit", "retry_cooldown", "sampling_timeout")
+MAX_SUBNETS = 4096
+
+
+def _parse_da(raw: Any) -> DaConfig | None:
+    if raw is None:
+        return None
+    sec = _section(raw, "da", DA_KEYS, ("assignations", "addressbook"))
+    defaults = DaConfig((), ())
+    n = _int(sec.get("num_subnets", defaults.num_subnets), "da.num_subnets", 2, MAX_SUBNETS)
+    if n & (n - 1):
+        raise ConfigError("da.num_subnets", f"a power of two in [2, {MAX_SUBNETS}] (it is the column count)",
+                          _describe(n))
+    factor = _int(sec.get("dispersal_factor", defaults.dispersal_factor), "da.dispersal_factor", 1)
+    samples = _int(sec.get("num_samples", defaults.num_samples), "da.num_samples", 1, n)
+    book_raw = sec["addressbook"]
+    if not isinstance(book_raw, Mapping) or not book_raw:
+        raise ConfigError("da.addressbook", "a non-empty mapping peer id -> host:port", _describe(book_raw))
+    book = {_peer_id(pid, f"da.addressbook[{pid!r}]"): parse_address(addr, f"da.addressbook.{pid}")
+            for pid, addr in book_raw.items()}
+    assign_raw = sec["assignations"]
+    if not isinstance(assign_raw, Mapping):
+        raise ConfigError("da.assignations", f"a mapping subnetwork id (0..{n - 1}) -> list of peer ids",
+                          _describe(assign_raw))
+    by_subnet: dict[int, tuple[str, ...]] = {}
+    for subnet_key, members_raw in assign_raw.items():
+        text = str(subnet_key)
+        if not text.isdigit() or int(text) >= n or int(text) in by_subnet:
+            raise ConfigError(f"da.assignations.{text}", f"a subnetwork id in 0..{n - 1}, each once", repr(text))
+        key = f"da.assignations.{text}"
+        members = _list(members_raw, key, _peer_id, "a non-empty list of peer ids", non_empty=True)
+        for i, member in enumerate(members):
+            if member not in book:
+                raise ConfigError(f"{key}[{i}]", "a peer listed in da.addressbook", repr(member))
+        by_subnet[int(text)] = members
+    missing = [i for i in range(n) if i not in by_subnet]
+    if missing:
+        raise ConfigError(f"da.assignations.{missing[0]}", "the members of every subnetwork 0..num_subnets-1",
+                          _describe(_MISSING))
+    return DaConfig(
+        assignations=tuple(by_subnet[i] for i in range(n)),
+        addressbook=tuple(sorted(book.items())),
+        num_subnets=n,
+        dispersal_factor=factor,
+        num_samples=samples,
+        dispersal_timeout=_number(sec.get("dispersal_timeout", defaults.dispersal_timeout), "da.dispersal_timeout",
+                                  lambda v: v > 0, "a number of seconds > 0"),
+        retry_limit=_int(sec.get("retry_limit", defaults.retry_limit), "da.retry_limit", 0, 100),
+        retry_cooldown=_number(sec.get("retry_cooldown", defaults.retry_cooldown), "da.retry_cooldown",
+                               lambda v: v >= 0, "a number of seconds >= 0"),
+        sampling_timeout=_number(sec.get("sampling_timeout", defaults.sampling_timeout), "da.sampling_timeout",
+                                 lambda v: v > 0, "a number of seconds > 0"),
+    )
+
+
 def _parse_stake_note(raw: Any, key: str) -> StakeNote:
     sec = _section(raw, key, ("value", "vrf_pk", "signing_pk"), ("value", "vrf_pk", "signing_pk"))
     vrf_pk = _hex(sec["vrf_pk"], f"{key}.vrf_pk", 48)
@@ -432,8 +519,8 @@ def parse_config(raw: Any, base_dir: Path, role_override: str | None = None) -> 
     """Validate an already-parsed YAML document; relative ``storage.data_dir`` is resolved against ``base_dir``."""
     if role_override is not None and role_override not in ROLES:
         raise ValueError(f"role_override must be one of {ROLES}, got {role_override!r}")
-    top_keys = ("node", "api", "testing_api", "network", "storage", "consensus", "genesis", "mempool")
-    sec = _section(raw, "", top_keys, tuple(k for k in top_keys if k not in ("consensus", "mempool")))
+    top_keys = ("node", "api", "testing_api", "network", "storage", "consensus", "genesis", "mempool", "da")
+    sec = _section(raw, "", top_keys, tuple(k for k in top_keys if k not in ("consensus", "mempool", "da")))
     return NodeConfig(
         node=_parse_node(sec["node"], role_override),
         api=_parse_listen(sec["api"], "api"),
@@ -443,6 +530,7 @@ def parse_config(raw: Any, base_dir: Path, role_override: str | None = None) -> 
         consensus=_parse_consensus(sec.get("consensus")),
         genesis=parse_genesis(sec["genesis"]),
         mempool=_parse_mempool(sec.get("mempool")),
+        da=_parse_da(sec.get("da")),
     )
 
 

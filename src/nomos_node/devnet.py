@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from nomos_node.crypto.keys import NodeKeys
+from nomos_node.da.membership import deal
 
 NODE_BIN = Path(sys.executable).parent / "nomos-node"
 EXECUTOR_BIN = Path(sys.executable).parent / "nomos-executor"
@@ -201,6 +202,23 @@ class LocalNetwork:
             "consensus": {"prolonged_bootstrap_period": 1.0, "sync_interval": 1.0},
             "genesis": self.genesis,
         }
+
+    def peer_id(self, node: NodeProcess) -> str:
+        return NodeKeys.from_seed(bytes.fromhex(node.config["node"]["key_seed"])).peer_id
+
+    def enable_da(self, num_subnets: int = 2, dispersal_factor: int = 2, members: list[int] | None = None,
+                  addresses: dict[int, str] | None = None, **settings: Any) -> None:
+        """Give every node the same `da` section: the membership dealt over ``members`` (node indices, default
+        all) as docs/node-config.md describes, each member's p2p address (``addresses`` overrides some), and any
+        other `da` keys (timeouts, num_samples)."""
+        chosen = [self.nodes[i] for i in (members if members is not None else range(len(self.nodes)))]
+        ids = {self.peer_id(node): node for node in chosen}
+        book = {pid: (addresses or {}).get(node.index, node.p2p_address) for pid, node in ids.items()}
+        assignations = {str(s): peers for s, peers in enumerate(deal(ids, num_subnets, dispersal_factor))}
+        for node in self.nodes:
+            node.config["da"] = {"num_subnets": num_subnets, "dispersal_factor": dispersal_factor,
+                                 "assignations": assignations, "addressbook": book, **settings}
+            node.write_config()
 
     def start(self) -> None:
         for node in self.nodes:

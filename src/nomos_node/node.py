@@ -26,6 +26,7 @@ from nomos_node.consensus.clock import EpochSchedule
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS
 from nomos_node.consensus.prover import ProofWorker
 from nomos_node.crypto.keys import NodeKeys
+from nomos_node.da.service import DaService
 from nomos_node.ledger import Transaction, TxError
 from nomos_node.ledger.mempool import Added, Mempool
 from nomos_node.logs import event
@@ -100,6 +101,7 @@ class Node:
         self.network.register_topic(BLOCKS_TOPIC, self._on_block_gossip)
         self.mempool = Mempool(self.chain.ledger, config.mempool.max_pending)
         self.network.register_topic(TRANSACTIONS_TOPIC, self._on_transaction_gossip)
+        self.da = None if config.da is None else DaService(config.da, self.network, config.node.role)
         self.api = ApiServer(build_base_app(self), config.api.listen.host, config.api.listen.port,
                              config.api.listen_fd)
         self.testing_api = ApiServer(build_testing_app(self), config.testing_api.listen.host,
@@ -119,6 +121,8 @@ class Node:
             await self.testing_api.start()
         except OSError as exc:
             raise NodeStartError(f"cannot listen: {exc.strerror or exc}") from exc
+        if self.da is not None:
+            self.da.start()
         self._update_chain_metrics()
         event(log, logging.INFO, "node started", role=self.config.node.role, index=self.config.node.index,
               peer_id=self.keys.peer_id, genesis=self.chain.genesis_id,
@@ -219,6 +223,13 @@ class Node:
         if state is None:
             return None
         return {"last_msg_id": state.last_msg_id, "owner": state.owner, "messages": state.messages}
+
+    # -- data availability (HTTP API) ------------------------------------------------------------------------
+    def da_membership(self) -> dict[str, Any]:
+        return {"assignations": {}, "addressbook": {}} if self.da is None else self.da.membership_json()
+
+    def da_balancer_stats(self) -> dict[str, dict[str, int]]:
+        return {} if self.da is None else self.da.balancer_stats()
 
     def _follow_ledger(self) -> None:
         """The mempool follows the canonical ledger's moves since the last call."""

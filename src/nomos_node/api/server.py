@@ -7,6 +7,7 @@ import socket
 from aiohttp import web
 
 from nomos_node.api.base import NODE_KEY, add_base_routes
+from nomos_node.api.da import add_da_routes, add_da_testing_routes
 from nomos_node.api.errors import error_middleware
 from nomos_node.api.mantle import add_mantle_routes
 from nomos_node.api.server_log import install_one_line_filter
@@ -20,14 +21,15 @@ def build_base_app(node: NodeView) -> web.Application:
     app[NODE_KEY] = node
     add_base_routes(app)
     add_mantle_routes(app)
+    add_da_routes(app)
     return app
 
 
 def build_testing_app(node: NodeView) -> web.Application:
-    # The testing routes of docs/node-api.md concern DA membership and sampling (a later issue); until then the
-    # testing API serves only JSON 404/405 answers, on its own listener as the contract requires.
+    # The testing routes of docs/node-api.md (DA membership and historic sampling), on their own listener.
     app = web.Application(middlewares=[error_middleware(node.metrics)], client_max_size=MAX_BODY_BYTES)
     app[NODE_KEY] = node
+    add_da_testing_routes(app)
     return app
 
 

@@ -43,3 +43,9 @@ class NodeView(Protocol):
 
     def channel_state(self, channel: str) -> dict[str, Any] | None:
         """{"last_msg_id", "owner", "messages"} of a channel on the canonical chain, None when it has none."""
+
+    def da_membership(self) -> dict[str, Any]:
+        """{"assignations": {"<subnet>": [peer_id, …]}, "addressbook": {peer_id: addr}} (empty without DA)."""
+
+    def da_balancer_stats(self) -> dict[str, dict[str, int]]:
+        """{"<subnet>": {"inbound", "outbound"}}: connections to the members of each subnetwork."""

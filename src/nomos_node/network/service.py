@@ -167,6 +167,23 @@ class NetworkService:
             "n_pending_connections": self._pending,
         }
 
+    def connection_directions(self) -> dict[str, bool]:
+        """Connected peer id -> True when we dialled the connection (outbound), False when it was accepted."""
+        return {peer_id: conn.outbound for peer_id, conn in self._connections.items()}
+
+    def is_connected(self, peer_id: str) -> bool:
+        return peer_id in self._connections
+
+    def add_peer(self, address: str) -> bool:
+        """Keep a connection to ``address`` (host:port) from now on, like an initial peer. False when it already
+        is a dial target. Only after start()."""
+        target = parse_address(address)
+        if target in self._dial_targets or self._stopping:
+            return False
+        self._dial_targets.append(target)
+        self._spawn(self._dial_loop(target))
+        return True
+
     def blocked_peers(self) -> list[str]:
         return sorted(self._blocked)
 

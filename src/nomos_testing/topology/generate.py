@@ -7,6 +7,8 @@ in ordinal; their stake is in the genesis, but they dial nobody and nobody dials
 
 from __future__ import annotations
 
+from typing import Any
+
 from nomos_testing.errors import PlanError
 from nomos_testing.nodes.base import NodeAdapter, default_adapter
 from nomos_testing.scenario.plan import ScenarioPlan
@@ -34,6 +36,15 @@ def dial_graph(names: list[str], layout: Layout) -> dict[str, tuple[str, ...]]:
     return dials
 
 
+DA_DEFAULTS = {"num_subnets": 2, "dispersal_factor": 2, "num_samples": 1}
+
+
+def da_settings(plan: ScenarioPlan) -> dict[str, Any] | None:
+    """The DA membership settings of a plan with a `da` workload (the original's defaults), else None: nodes
+    of other scenarios get no DA section and need no KZG parameters."""
+    return dict(DA_DEFAULTS) if any(spec.kind == "da" for spec in plan.workloads) else None
+
+
 def generate_topology(plan: ScenarioPlan, adapter: NodeAdapter | None = None) -> GeneratedTopology:
     if not plan.is_resolved or plan.seed is None:
         raise PlanError("the plan is not resolved (seed or consensus values are open)",
@@ -50,4 +61,4 @@ def generate_topology(plan: ScenarioPlan, adapter: NodeAdapter | None = None) ->
     return GeneratedTopology(layout=spec.layout, nodes=nodes, wallets=wallets,
                              genesis=adapter.genesis(plan, (*nodes, *standby), wallets),
                              dials=dial_graph([n.name for n in nodes], spec.layout), node_adapter=adapter,
-                             standby=standby, seed=seed)
+                             standby=standby, seed=seed, da=da_settings(plan))

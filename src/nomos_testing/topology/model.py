@@ -63,6 +63,9 @@ class GeneratedTopology:
     # runners deploy `nodes` only, node control joins these one by one
     standby: tuple[NodeIdentity, ...] = ()
     seed: int | None = None  # the scenario seed the keys came from: nodes that join later derive theirs from it
+    # data availability settings (num_subnets, dispersal_factor, num_samples) when the plan has a DA workload:
+    # the adapter renders each node's DA membership from them (reference: the `da` config section)
+    da: Mapping[str, Any] | None = None
 
     @property
     def adapter(self) -> NodeAdapter:

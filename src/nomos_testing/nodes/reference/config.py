@@ -7,7 +7,29 @@ from collections.abc import Mapping
 from typing import Any
 
 from nomos_testing.nodes.base import NodeAddresses
+from nomos_testing.nodes.reference.keys import peer_id
 from nomos_testing.topology.model import GeneratedTopology, NodeIdentity
+
+
+def deal(peer_ids: list[str], num_subnets: int, dispersal_factor: int) -> list[list[str]]:
+    """The node's membership deal (docs/node-config.md, `da`): peers sorted by peer id, subnetwork s taking those
+    at positions s·d … s·d + d − 1 modulo the peer count (never one peer twice in a subnetwork)."""
+    peers = sorted(set(peer_ids))
+    if not peers:
+        return [[] for _ in range(num_subnets)]
+    per_subnet = min(dispersal_factor, len(peers))
+    return [[peers[(s * dispersal_factor + j) % len(peers)] for j in range(per_subnet)] for s in range(num_subnets)]
+
+
+def da_section(topology: GeneratedTopology, addresses: Mapping[str, NodeAddresses]) -> dict[str, Any]:
+    """The `da` section every node of a DA scenario gets: the membership of session 0 dealt over the deployed
+    validators and executors, and their p2p addresses."""
+    settings = dict(topology.da or {})
+    ids = {peer_id(node.keys["signing_pk"]): node.name for node in topology.nodes}
+    assignations = deal(list(ids), int(settings["num_subnets"]), int(settings["dispersal_factor"]))
+    return {**settings,
+            "assignations": {str(s): members for s, members in enumerate(assignations)},
+            "addressbook": {pid: addresses[name].p2p_advertise for pid, name in sorted(ids.items())}}
 
 
 def node_config(topology: GeneratedTopology, node: NodeIdentity, addresses: Mapping[str, NodeAddresses],
@@ -15,7 +37,7 @@ def node_config(topology: GeneratedTopology, node: NodeIdentity, addresses: Mapp
     own = addresses[node.name]
     genesis = dict(topology.genesis)
     genesis["chain_start_time"] = chain_start_time
-    return {
+    config = {
         "node": {"role": node.role.value, "index": node.index, "name": node.name, "key_seed": node.keys["key_seed"]},
         "api": {"listen": own.api_listen},
         "testing_api": {"listen": own.testing_listen},
@@ -27,3 +49,6 @@ def node_config(topology: GeneratedTopology, node: NodeIdentity, addresses: Mapp
         "storage": {"data_dir": data_dir},
         "genesis": genesis,
     }
+    if topology.da is not None:
+        config["da"] = da_section(topology, addresses)
+    return config

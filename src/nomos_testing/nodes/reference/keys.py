@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
+import base58
 import py_arkworks_bls12381 as bls
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -36,6 +37,15 @@ def signing_pk(seed: bytes) -> str:
 def vrf_pk(seed: bytes) -> str:
     point = bls.G1Point() * bls.Scalar(vrf_secret(seed))
     return bytes(point.to_compressed_bytes()).hex()
+
+
+# identity multihash (0x00, length 0x24) of the protobuf PublicKey{type: Ed25519, data: 32 bytes}
+_PEER_ID_PREFIX = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
+
+
+def peer_id(signing_pk_hex: str) -> str:
+    """The libp2p peer id of a node's Ed25519 key (base58btc, 12D3KooW…), as docs/node-config.md derives it."""
+    return base58.b58encode(_PEER_ID_PREFIX + bytes.fromhex(signing_pk_hex)).decode()
 
 
 def _scenario_seed_bytes(scenario_seed: int) -> bytes:
