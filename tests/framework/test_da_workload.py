@@ -21,9 +21,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from typer.testing import CliRunner
 
+from nomos_da.encoder import encode
+from nomos_da.params import spec_setup
 from nomos_testing.cli import app
 from nomos_testing.errors import PlanError
 from nomos_testing.expectations.da_inclusion import DaInclusion
+from nomos_testing.kzg import NomosDaCodec
 from nomos_testing.nodes.client import NodeApiError
 from nomos_testing.nodes.reference import transactions as txs
 from nomos_testing.nodes.reference.adapter import ReferenceNodeAdapter
@@ -60,6 +63,8 @@ class FakeDaNet:
         self.tamper = False                              # shares served with a flipped byte
         self.withhold_blobs = False                      # leaders never pack blob transactions
         self.refused: list[str] = []
+        self.params: Any = None                          # nomos_da parameters: real encoding and shares
+        self.encoded: dict[str, Any] = {}
 
     def _state(self, pending: bool) -> dict[str, dict[str, Any]]:
         state = {c: dict(v) for c, v in self.channels.items()}
@@ -101,6 +106,15 @@ class FakeDaNet:
         self.feed._record(block, "validator-0")
 
     def share(self, blob_id: str, index: int) -> dict[str, Any] | None:
+        if self.params is not None:
+            encoded = self.encoded.get(blob_id)
+            if encoded is None:
+                return None
+            share: dict[str, Any] = encoded.shares[index].to_json()
+            if self.tamper:  # one flipped bit of the first field element
+                first = share["column"][0]
+                share["column"][0] = first[:-1] + format(int(first[-1], 16) ^ 1, "x")
+            return share
         data = self.payloads.get(blob_id)
         if data is None or index >= SUBNETS:
             return None
@@ -169,6 +183,10 @@ class FakeDaClient:
             raise _refuse("/disperse-data", 503, "dispersal_failed", self.net.dispersal_failure)
         self.dispersals += 1
         blob_id = hashlib.blake2b(data + channel_id.encode() + parent_msg_id.encode(), digest_size=32).hexdigest()
+        if self.net.params is not None:
+            encoded = encode(data, SUBNETS, self.net.params)
+            blob_id = encoded.blob_id.hex()
+            self.net.encoded[blob_id] = encoded
         self.net.payloads[blob_id] = data
         op = txs.channel_blob_op(channel_id, blob_id, len(data), parent_msg_id, signer)
         tx, digest = txs.build_op_tx([(op, txs.TEST_SIGNER_SECRET)])
@@ -187,6 +205,9 @@ class FakeDaClient:
         return {"assignations": {str(s): [f"peer-validator-{s}"] for s in range(SUBNETS)}, "addressbook": {}}
 
     async def da_commitments(self, blob_id: str) -> list[str] | None:
+        if self.net.params is not None:
+            encoded = self.net.encoded.get(blob_id)
+            return None if encoded is None else [c.hex() for c in encoded.rows_commitments]
         return _commitments(blob_id) if blob_id in self.net.payloads else None
 
     async def da_share(self, blob_id: str, share_idx: int) -> dict[str, Any] | None:
@@ -315,6 +336,27 @@ async def test_tampered_shares_are_not_retrievable(tmp_path: Path) -> None:
     assert all(b["rejected"] == SUBNETS and not b["reconstructed"] for b in blobs.values())
 
 
+async def test_retrievability_with_the_real_encoding_and_a_flipped_bit(tmp_path: Path) -> None:
+    """nomos_da encodes at the executors (2 columns, as 2 subnets); da_inclusion fetches the shares back,
+    verifies them with the KZG parameters and reconstructs every sampled payload; one flipped bit fails it."""
+    ctx, net, _ = a_context(tmp_path, duration=1.5)
+    net.params = spec_setup()
+    workload = DataAvailability(blob_rate=2, payload_min_bytes=1, payload_max_bytes=200, retrieve_sample=3)
+    await run_workload(ctx, net, workload)
+    codec = NomosDaCodec(net.params)
+    outcome = await DaInclusion(retrieve_sample=3, codec=codec).evaluate(ctx)
+    assert outcome.passed, outcome.message
+    retrieval = outcome.figures["retrievability"]
+    assert retrieval["sampled"] == retrieval["retrieved"] == 3
+    assert all(b["verified"] == SUBNETS and b["reconstructed"] for b in retrieval["blobs"].values())
+    assert set(retrieval["blobs"]) <= set(net.encoded)  # real blob ids: Blake2b of the row commitments
+    net.tamper = True
+    outcome = await DaInclusion(retrieve_sample=3, codec=codec).evaluate(ctx)
+    assert not outcome.passed and "not retrievable" in outcome.message
+    assert all(b["rejected"] == SUBNETS and b["verified"] == 0 for b in outcome.figures["retrievability"]["blobs"]
+               .values())
+
+
 def test_op_transactions_of_the_reference_adapter_follow_the_contract() -> None:
     adapter = ReferenceNodeAdapter()
     signer = adapter.da_signer()
@@ -335,6 +377,14 @@ def test_op_transactions_of_the_reference_adapter_follow_the_contract() -> None:
                                                                   ("blob", txs.msg_id(blob), "22" * 32)]
     with pytest.raises(ValueError, match="inscription"):
         txs.channel_inscribe_op("11" * 32, b"", "00" * 32, signer)
+    # the node reads them the same way (tests may import the node; the framework never does)
+    from nomos_node.ledger.transaction import parse_transaction
+
+    parsed = parse_transaction(op.tx)
+    assert parsed.hash == op.tx_hash and [o.msg_id for o in parsed.ops] == [op.msg_id]
+    blob_tx, blob_hash = txs.build_op_tx([(blob, txs.TEST_SIGNER_SECRET)])
+    parsed = parse_transaction(blob_tx)
+    assert parsed.hash == blob_hash and parsed.ops[0].msg_id == txs.msg_id(blob) and parsed.ops[0].blob_size == 5
 
 
 def test_a_da_workload_without_executors_is_an_input_error_naming_the_field_and_the_fix(tmp_path: Path) -> None:

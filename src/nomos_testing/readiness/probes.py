@@ -90,6 +90,57 @@ class HeightAdvancing(Probe):
         return f"height={seen}, expected ≥ 1 or advancing past {self.first_seen}"
 
 
+class DaMembership(Probe):
+    """`POST /test/da/membership` (session 0) names at least one member for every subnet, and some subnet."""
+
+    name = "da_membership"
+
+    async def collect(self, client: NodeClient) -> dict[str, int]:
+        answer = await client.da_membership(0)
+        assignations = answer.get("assignations")
+        if not isinstance(assignations, dict):
+            raise ValueError(f"no assignations object in {str(answer)[:80]!r}")
+        return {str(subnet): len(members) if isinstance(members, list) else 0
+                for subnet, members in assignations.items()}
+
+    def is_ready(self, sample: Any) -> bool:
+        return isinstance(sample, dict) and bool(sample) and all(count > 0 for count in sample.values())
+
+    def diagnostic(self, sample: Any | None) -> str:
+        seen = "no answer" if sample is None else (f"members per subnet {sample}" if sample else "empty")
+        return f"da_membership={seen}, expected ≥ 1 member in every subnet"
+
+
+class DaBalancerConnected(Probe):
+    """`GET /da/balancer-stats`: connected (inbound or outbound) to members of at least `subnets` subnets."""
+
+    name = "da_balancer"
+
+    def __init__(self, subnets: int = 1) -> None:
+        self.subnets = subnets
+
+    async def collect(self, client: NodeClient) -> int:
+        stats = await client.balancer_stats()
+        return sum(1 for value in stats.values() if isinstance(value, dict)
+                   and (int(value.get("inbound", 0)) > 0 or int(value.get("outbound", 0)) > 0))
+
+    def is_ready(self, sample: Any) -> bool:
+        return isinstance(sample, int) and sample >= self.subnets
+
+    def diagnostic(self, sample: Any | None) -> str:
+        seen = "unknown" if sample is None else sample
+        return f"da_balancer=connected to {seen} subnet(s), expected ≥ {self.subnets}"
+
+
+def da_probes(topology: GeneratedTopology, name: str) -> list[Probe]:
+    """For plans with DA: the default probes, then the DA membership (every node) and the balancer connected to
+    at least one subnet (the original's threshold, num_samples = 1; skipped for a lone node)."""
+    probes = [*default_probes(topology, name), DaMembership()]
+    if len(topology.nodes) > 1:
+        probes.append(DaBalancerConnected(1))
+    return probes
+
+
 def default_probes(topology: GeneratedTopology, name: str) -> list[Probe]:
     """HTTP up, then peers per layout (when the node has neighbours), then height advancing."""
     probes: list[Probe] = [HttpUp()]

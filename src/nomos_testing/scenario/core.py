@@ -29,7 +29,8 @@ from nomos_testing.nodes.base import NodeAdapter
 from nomos_testing.observe.console import RunConsole
 from nomos_testing.observe.events import EventLog
 from nomos_testing.plugins import Registries, default_registries
-from nomos_testing.readiness import ReadinessTimeouts, wait_ready
+from nomos_testing.preflight import needs_da
+from nomos_testing.readiness import ReadinessTimeouts, da_probes, default_probes, wait_ready
 from nomos_testing.runners.base import Cluster, Deployer
 from nomos_testing.runners.shared import index
 from nomos_testing.scenario.plan import ScenarioPlan
@@ -133,7 +134,8 @@ def node_adapter(plan: ScenarioPlan, registries: Registries | None = None) -> No
 async def wait_cluster_ready(cluster: Cluster, topology: GeneratedTopology, plan: ScenarioPlan,
                              events: EventLog | ConsoleEvents, started_at: float) -> dict[str, float]:
     timeouts = ReadinessTimeouts(total_s=plan.readiness_timeout_s)
-    return await wait_ready(cluster, topology, timeouts, events, started_at=started_at)
+    probes = da_probes if needs_da(plan) else default_probes  # DA: membership and the balancer too
+    return await wait_ready(cluster, topology, timeouts, events, probes=probes, started_at=started_at)
 
 
 @contextlib.asynccontextmanager
