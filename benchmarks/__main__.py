@@ -25,7 +25,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "faults": ["--runners", "host", "--repeats", "1", "--parts", "apply"],
     "framework": ["--quick", "--sizes", "1", "--parts", "start"],
     "node": ["--minutes", "0", "--idle-seconds", "1", "--slot", "1", "--starts", "1"],
-    "transactions": ["--parts", "sign", "--count", "200"],
+    "transactions": ["--parts", "sign,validate", "--count", "200"],
 }
 
 
