@@ -420,3 +420,17 @@ def test_channel_sizing_is_the_originals() -> None:
     assert planned_channels(2, 20) == 3
     assert planned_channels(5, 0) == 5
     assert planned_channels(10, 25) == 13
+
+
+def test_the_da_scenario_file_is_the_issues() -> None:
+    from nomos_testing.plugins import default_registries
+    from nomos_testing.scenario.files import load_scenario
+    from nomos_testing.scenario.validate import validate_plan
+
+    plan = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "da.toml")
+    for runner in ("host", "compose"):
+        validate_plan(plan, default_registries(), runner=runner)
+    assert (plan.topology.validators, plan.topology.executors, plan.duration_s) == (3, 2, 90)
+    (spec,) = plan.workloads
+    workload = DataAvailability(**spec.params)
+    assert (spec.kind, workload.channel_rate, workload.blob_rate, workload.planned_channels) == ("da", 1, 2, 2)
