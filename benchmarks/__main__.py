@@ -22,6 +22,7 @@ from pathlib import Path
 # `--smoke`: each module's smallest configuration, a few seconds each. A new bench_*.py needs an entry here.
 SMOKE_ARGS: dict[str, list[str]] = {
     "compose": ["--skip-cold", "--nodes", "1"],
+    "da": ["--sizes-kib", "4", "--columns", "2,4"],
     "faults": ["--runners", "host", "--repeats", "1", "--parts", "apply"],
     "framework": ["--quick", "--sizes", "1", "--parts", "start"],
     "node": ["--minutes", "0", "--idle-seconds", "1", "--slot", "1", "--starts", "1"],

@@ -27,9 +27,17 @@ def scalars(values: Sequence[int]) -> list[Scalar]:
 
 def msm(points: Sequence[G1Point], values: Sequence[int]) -> G1Point:
     """``Σ values[i]·points[i]`` (the identity when empty)."""
-    if not values:
+    return msm_scalars(points, scalars(values))
+
+
+def msm_scalars(points: Sequence[G1Point], factors: Sequence[Scalar]) -> G1Point:
+    """``Σ factors[i]·points[i]`` over the first len(factors) points: one arkworks MSM, or for a single term one
+    scalar multiplication (about 2.5× cheaper in py_arkworks_bls12381 than a one-point MSM call)."""
+    if not factors:
         return G1Point.identity()
-    return G1Point.multiexp_unchecked(list(points[:len(values)]), scalars(values))
+    if len(factors) == 1:
+        return points[0] * factors[0]
+    return G1Point.multiexp_unchecked(list(points[:len(factors)]), list(factors))
 
 
 def lagrange_points(params: KzgParams, k: int) -> list[G1Point]:

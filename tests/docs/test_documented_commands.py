@@ -71,6 +71,7 @@ BENCH_TESTS = (f"{THIS}::test_benchmarks_smoke_host", f"{THIS}::test_benchmarks_
 WALKTHROUGH = "test_node_md_three_node_walkthrough"
 TX_E2E = ("tests/framework/test_transactions_e2e.py::test_the_transactions_scenario_passes_on_the_host_runner",
           "tests/compose/test_compose_transactions.py::test_the_transactions_scenario_passes_on_compose")
+DA_VECTORS_TEST = "tests/da/test_encoding.py::test_the_committed_vectors_are_what_the_encoder_produces"
 COVERAGE: dict[tuple[str, str], Run | Mapped] = {
     ("README.md", "make run"): Run("test_make_run_prints_what_the_readme_shows"),
     ("README.md", "make test"): Mapped(MAKE_TEST_TESTS, "runs this very suite: the set-up half is `make run`'s "
@@ -114,6 +115,21 @@ COVERAGE: dict[tuple[str, str], Run | Mapped] = {
     ("docs/benchmarks.md", "POL_PROOF_DEV_MODE=true .venv/bin/python -m benchmarks framework --parts liveness"):
         Mapped((*BENCH_TESTS, "tests/framework/test_cli_e2e.py::test_smoke_run_passes_and_writes_the_run_directory"),
                "a 64-node, 60 s liveness run; the same lifecycle is run by the CLI tests and the smoke mode"),
+    ("docs/data-availability.md", ".venv/bin/python -m tests.da.make_vectors"):
+        Mapped((DA_VECTORS_TEST,), "rewrites tests/da/vectors.json; the test checks that the file is exactly what "
+                                   "the command writes"),
+    ("docs/data-availability.md", "/tmp/specs-venv/bin/python tests/da/crosscheck_spec.py --nomos-specs "
+                                  "/tmp/xcheck/nomos-specs --consensus-specs /tmp/xcheck/consensus-specs"):
+        Mapped((DA_VECTORS_TEST,), "needs checkouts of the Nomos specification and of consensus-specs and a "
+                                   "Python 3.12 venv with the reference's pinned packages, none of which the suite "
+                                   "has: run by hand (the doc gives when and the result); the suite checks the "
+                                   "vectors it verified"),
+    ("docs/benchmarks.md", ".venv/bin/python -m benchmarks da"):
+        Mapped(("tests/da/test_bench_smoke.py::test_the_da_benchmark_runs_in_its_smoke_configuration",),
+               "≈ 80 s; the smoke mode runs the same code on 4 KiB blobs"),
+    ("docs/benchmarks.md", ".venv/bin/python -m benchmarks da --sizes-kib 64 --columns 2,4,16 --repeats 3"):
+        Mapped(("tests/da/test_bench_smoke.py::test_the_da_benchmark_runs_in_its_smoke_configuration",),
+               "the same code as the smoke mode, with other sizes and column counts"),
 }
 
 
