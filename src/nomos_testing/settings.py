@@ -32,7 +32,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("NOMOS_LOG_FILTER", "str", "", "per-target node log levels, `target=level,…` (passed to nodes)"),
     Variable("NOMOS_LOG_DIR", "path", "unset", "node log directory; the runners set it to `<run>/logs`"),
     Variable("NOMOS_TESTS_KEEP_LOGS", "bool", "false", "keep node data directories after the run"),
-    Variable("NOMOS_KZGRS_PARAMS_PATH", "path", "unset", "KZG parameters file for DA workloads"),
+    Variable("NOMOS_KZGRS_PARAMS_PATH", "path", "`assets/kzgrs_test_params/kzgrs_test_params`",
+             "KZG test parameters of data availability: a file, or a directory holding `kzgrs_test_params`. Read "
+             "by the nodes, the da_inclusion expectation and the image build (which bakes the file in); "
+             "`nomos-testing setup kzg` writes it there (docs/cli.md)"),
     Variable("SLOW_TEST_ENV", "bool", "false", "double every readiness and deployment timeout"),
     Variable("NOMOS_TESTS_READINESS_TIMEOUT", "float", "60",
              "seconds the whole cluster may take to become ready (doubled by SLOW_TEST_ENV)"),
