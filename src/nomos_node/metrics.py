@@ -39,6 +39,20 @@ class NodeMetrics:
                                         registry=r)
         self.transactions_included = Counter("transactions_included", "Transactions newly in the canonical chain",
                                              registry=r)
+        self.da_shares_received = Counter("da_shares_received", "DA shares received (from executors and replicas)",
+                                          registry=r)
+        self.da_shares_verified = Counter("da_shares_verified", "DA shares that verified and were stored",
+                                          registry=r)
+        self.da_shares_rejected = Counter("da_shares_rejected", "DA shares refused, by reason (malformed, "
+                                          "wrong_subnet, invalid)", ["reason"], registry=r)
+        self.da_shares_stored = Gauge("da_shares_stored", "DA shares held by this node", registry=r)
+        self.da_sampling = Counter("da_sampling", "Blob sampling outcomes (success, failure)", ["result"],
+                                   registry=r)
+        self.da_dispersal_seconds = Histogram("da_dispersal_seconds", "Executor: encode, send and acknowledgements "
+                                              "of one successful dispersal", buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5,
+                                                                                       10, 30, 60), registry=r)
+        self.da_dispersals = Counter("da_dispersals", "Executor: dispersals by result (success, failure)",
+                                     ["result"], registry=r)
         self.http_requests = Counter("http_requests", "HTTP requests by route template and status",
                                      ["path", "status"], registry=r)
 

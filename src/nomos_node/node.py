@@ -26,7 +26,7 @@ from nomos_node.consensus.clock import EpochSchedule
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS
 from nomos_node.consensus.prover import ProofWorker
 from nomos_node.crypto.keys import NodeKeys
-from nomos_node.da.service import DaService
+from nomos_node.da.service import DaService, DaStartError
 from nomos_node.ledger import Transaction, TxError
 from nomos_node.ledger.mempool import Added, Mempool
 from nomos_node.logs import event
@@ -101,7 +101,12 @@ class Node:
         self.network.register_topic(BLOCKS_TOPIC, self._on_block_gossip)
         self.mempool = Mempool(self.chain.ledger, config.mempool.max_pending)
         self.network.register_topic(TRANSACTIONS_TOPIC, self._on_transaction_gossip)
-        self.da = None if config.da is None else DaService(config.da, self.network, config.node.role)
+        try:
+            self.da = None if config.da is None else DaService(config.da, self.network, config.node.role,
+                                                               self.metrics)
+        except DaStartError as exc:
+            self.store.close()
+            raise NodeStartError(str(exc)) from exc
         self.api = ApiServer(build_base_app(self), config.api.listen.host, config.api.listen.port,
                              config.api.listen_fd)
         self.testing_api = ApiServer(build_testing_app(self), config.testing_api.listen.host,
@@ -135,6 +140,8 @@ class Node:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
         self.prover.close()
+        if self.da is not None:
+            await self.da.stop()
         await self.sync.stop()
         await self.network.stop()
         await self.api.stop()
@@ -230,6 +237,12 @@ class Node:
 
     def da_balancer_stats(self) -> dict[str, dict[str, int]]:
         return {} if self.da is None else self.da.balancer_stats()
+
+    def da_commitments(self, blob_id: str) -> list[str] | None:
+        return None if self.da is None else self.da.commitments(blob_id)
+
+    def da_share(self, blob_id: str, share_idx: int) -> dict[str, Any] | None:
+        return None if self.da is None else self.da.share_json(blob_id, share_idx)
 
     def _follow_ledger(self) -> None:
         """The mempool follows the canonical ledger's moves since the last call."""

@@ -4,6 +4,7 @@ node processes /test/da/membership and /da/balancer-stats (members connected, em
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,18 @@ def test_membership_refuses_a_bad_session(network: LocalNetwork) -> None:
                            (b"{", (400, "bad_json"))):
         status, answer = _membership(node, body)
         assert (status, answer["error"]) == expected, answer
+
+
+def test_share_routes_answer_null_for_unknown_blobs_and_400_naming_the_field(network: LocalNetwork) -> None:
+    for node in (network.nodes[0], network.nodes[3]):  # with and without DA
+        assert node.post("/da/get-commitments", {"blob_id": "ab" * 32}) is None
+        assert node.post("/da/get-share", {"blob_id": "0x" + "AB" * 32, "share_idx": 1}) is None
+    node = network.nodes[0]
+    for path, body, fragment in (("/da/get-commitments", {}, "'blob_id'"),
+                                 ("/da/get-commitments", {"blob_id": "ab"}, "blob_id"),
+                                 ("/da/get-commitments", ["ab" * 32], "blob_id"),
+                                 ("/da/get-share", {"blob_id": "ab" * 32}, "'share_idx'"),
+                                 ("/da/get-share", {"blob_id": "ab" * 32, "share_idx": -1}, "share_idx"),
+                                 ("/da/get-share", {"blob_id": "ab" * 32, "share_idx": 0, "x": 1}, "'x'")):
+        status, answer = http("POST", node.api_url + path, json.dumps(body).encode())
+        assert status == 400 and fragment in answer["detail"], (path, body, answer)

@@ -49,3 +49,9 @@ class NodeView(Protocol):
 
     def da_balancer_stats(self) -> dict[str, dict[str, int]]:
         """{"<subnet>": {"inbound", "outbound"}}: connections to the members of each subnetwork."""
+
+    def da_commitments(self, blob_id: str) -> list[str] | None:
+        """The row commitments of a blob this node holds a share of, or None."""
+
+    def da_share(self, blob_id: str, share_idx: int) -> dict[str, Any] | None:
+        """A share this node holds, as JSON, or None."""
