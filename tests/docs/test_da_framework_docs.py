@@ -76,3 +76,12 @@ def test_environment_md_names_the_default_parameters_path() -> None:
 
     row = next(line for line in _text("environment.md").splitlines() if line.startswith("| `NOMOS_KZGRS_PARAMS_PATH`"))
     assert f"`{DEFAULT_RELATIVE.as_posix()}`" in row
+
+
+def test_data_availability_md_links_resolve() -> None:
+    from tests.docs.test_transactions_docs import test_links_between_the_docs_resolve
+
+    test_links_between_the_docs_resolve("data-availability.md")
+    framework = _section(_text("data-availability.md"), "## Framework")
+    for path in re.findall(r"`((?:tests|scenarios)/[\w/]+\.(?:py|toml))`", framework):
+        assert (Path(__file__).resolve().parents[2] / path).is_file(), f"docs/data-availability.md names {path}"
