@@ -9,8 +9,9 @@ subgroup point and, when the caller knows the number of columns, the index is be
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
-from functools import lru_cache
 
 from py_arkworks_bls12381 import G1Point
 
@@ -26,14 +27,33 @@ class ReconstructionError(ValueError):
     """The shares cannot give the blob back (too few, inconsistent, or not matching the size)."""
 
 
-@lru_cache(maxsize=64)
-def _combined_commitment(rows_commitments: tuple[bytes, ...]) -> tuple[int, G1Point]:
-    """(h, C_Q) for a blob's row commitments, cached: every share of a blob carries the same ones.
+_COMBINED_CACHE_SIZE = 256
+_combined_cache: OrderedDict[bytes, tuple[int, G1Point]] = OrderedDict()
+_combined_lock = threading.Lock()
 
-    Raises ValueError when a commitment is not a valid point."""
+
+def _combined_commitment(blob_id: bytes, rows_commitments: tuple[bytes, ...]) -> tuple[int, G1Point]:
+    """(h, C_Q) for a blob's row commitments, cached by their hash `blob_id` (every share of a blob carries the
+    same ones; the key is 32 bytes however many rows). Raises ValueError when a commitment is not a valid point."""
+    with _combined_lock:
+        cached = _combined_cache.get(blob_id)
+        if cached is not None:
+            _combined_cache.move_to_end(blob_id)
+            return cached
     points = [kzg.decompress(commitment) for commitment in rows_commitments]
     h = derive_challenge(rows_commitments)
-    return h, kzg.msm(points, challenge_powers(h, len(points)))
+    result = h, kzg.msm(points, challenge_powers(h, len(points)))
+    with _combined_lock:
+        _combined_cache[blob_id] = result
+        while len(_combined_cache) > _COMBINED_CACHE_SIZE:
+            _combined_cache.popitem(last=False)
+    return result
+
+
+def clear_cache() -> None:
+    """Forget the cached combined commitments (benchmarks measure a first verification with it)."""
+    with _combined_lock:
+        _combined_cache.clear()
 
 
 def check_share(share: Share, params: KzgParams, num_columns: int | None = None) -> str | None:
@@ -46,10 +66,11 @@ def check_share(share: Share, params: KzgParams, num_columns: int | None = None)
     limit = ROOTS_OF_UNITY_ORDER if num_columns is None else num_columns
     if not 0 <= share.share_idx < limit:
         return f"share_idx {share.share_idx} out of range (< {limit})"
-    if build_blob_id(share.rows_commitments) != share.blob_id:
+    blob_id = build_blob_id(share.rows_commitments)
+    if blob_id != share.blob_id:
         return "blob_id is not the hash of the row commitments"
     try:
-        h, combined_commitment = _combined_commitment(tuple(share.rows_commitments))
+        h, combined_commitment = _combined_commitment(blob_id, tuple(share.rows_commitments))
     except ValueError as exc:
         return f"bad row commitment: {exc}"
     try:
