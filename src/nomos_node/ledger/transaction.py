@@ -13,8 +13,9 @@ the 32-byte transaction hash. A transaction with ops may have no inputs and no o
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +28,7 @@ MAX_OUTPUTS = 16
 MAX_TX_BYTES = 4096
 MAX_AMOUNT = (1 << 63) - 1
 MAX_OPS = 16
+PARSED_CACHE_SIZE = 8192  # recent verdicts by canonical encoding: a block re-parses what its mempool admitted
 MAX_INSCRIPTION_BYTES = 1024
 ZERO_MSG_ID = "00" * 32
 CHANNEL_INSCRIBE = "channel_inscribe"
@@ -173,6 +175,23 @@ def parse_transaction(document: Any) -> Transaction:
         raise _malformed(f"not encodable canonically: {str(exc)[:80]}") from None
     if len(encoded) > MAX_TX_BYTES:
         raise TxError(TxReason.TOO_LARGE, f"{len(encoded)} bytes of canonical JSON, the limit is {MAX_TX_BYTES}")
+    # Parsing depends on nothing but the canonical encoding: a document already parsed (admitted to the mempool,
+    # then carried by a block; a block imported after its producer packed it) is not judged again.
+    known = _parsed.get(encoded)
+    if known is not None:
+        _parsed.move_to_end(encoded)
+        return replace(known, document=document)
+    tx = _parse(document, encoded)
+    _parsed[encoded] = replace(tx, document={})  # the verdict, not the caller's object
+    if len(_parsed) > PARSED_CACHE_SIZE:
+        _parsed.popitem(last=False)
+    return tx
+
+
+_parsed: OrderedDict[bytes, Transaction] = OrderedDict()
+
+
+def _parse(document: Mapping[str, Any], encoded: bytes) -> Transaction:
     unknown = set(document) - _FIELDS
     if unknown:
         raise _malformed(f"unknown field {sorted(unknown)[0]!r} (allowed: fee, inputs, ops, outputs, signatures)")
