@@ -303,6 +303,9 @@ async def test_blobs_never_packed_fail_the_blob_threshold_and_resync_their_chann
     assert workload.counters["stale"] >= 1 and workload.counters["resyncs"] >= 1
     outcome = await DaInclusion(retrieve_sample=0, source=workload).evaluate(ctx)
     assert not outcome.passed and "0 blobs included, fewer than" in outcome.message
+    # one line per finding, naming every node it holds for
+    assert outcome.message.count("blobs included") == 1
+    assert "validator-0, validator-1, executor-0, executor-1: 0 blobs included" in outcome.message
 
 
 async def test_a_refused_parent_resynchronises_the_channel_from_the_node(tmp_path: Path) -> None:

@@ -153,13 +153,14 @@ class DaInclusion(Expectation):
         if not clients:
             return Outcome(False, "no node is meant to be running: nothing to judge", figures)
         if not ok:
-            examples = "; ".join(str(d.get("detail") or d.get("error")) for d in records.dispersals[:3])
+            examples = "; ".join(dict.fromkeys(str(d.get("detail") or d.get("error")) for d in records.dispersals[:5]))
             issues.append(f"no dispersal succeeded ({len(records.dispersals)} tried"
                           + (f", e.g. {examples}" if examples else "") + ")")
         window = (records.started_at or 0.0, records.window_end or max(
             (float(d.get("sent_at", 0)) + float(d.get("latency_ms", 0)) / 1000 for d in records.dispersals),
             default=float("inf")))
         channels = set(records.channels)
+        node_issues: dict[str, list[str]] = {}  # finding -> the nodes it holds for
         per_node: dict[str, Any] = {}
         chains: list[ChainMessages] = []
         for client in clients:
@@ -177,13 +178,16 @@ class DaInclusion(Expectation):
                                      "blocks_in_window": blocks, "required_blobs": need_blobs}
             if len(chain.inscribed) < need_inscribed:
                 missing = sorted(channels - chain.inscribed)
-                issues.append(f"{client.name}: {len(chain.inscribed)} of {planned} planned channels inscribed "
-                              f"(≥ {need_inscribed} required); missing {', '.join(c[:16] for c in missing[:5])}")
+                node_issues.setdefault(
+                    f"{len(chain.inscribed)} of {planned} planned channels inscribed (≥ {need_inscribed} required); "
+                    f"missing {', '.join(c[:16] for c in missing[:5])}", []).append(client.name)
             if len(chain.blobs) < need_blobs:
-                issues.append(f"{client.name}: {len(chain.blobs)} blobs included, fewer than {need_blobs} "
-                              f"(= ceil({self.min_blob_share:g} × blob rate {records.blob_rate:g} × {blocks} blocks "
-                              f"seen in the window)); {len(ok)} dispersals succeeded"
-                              + (f", failures: {dict(failed)}" if failed else ""))
+                node_issues.setdefault(
+                    f"{len(chain.blobs)} blobs included, fewer than {need_blobs} (= ceil({self.min_blob_share:g} × "
+                    f"blob rate {records.blob_rate:g} × {blocks} blocks seen in the window)); {len(ok)} of "
+                    f"{len(records.dispersals)} dispersals succeeded"
+                    + (f", failures: {dict(failed)}" if failed else ""), []).append(client.name)
+        issues += [f"{', '.join(names)}: {text}" for text, names in node_issues.items()]  # one line per finding
         figures["nodes"] = per_node
         figures["inscribed"] = min((len(c.inscribed) for c in chains), default=0)
         figures["included"] = min((len(c.blobs) for c in chains), default=0)
