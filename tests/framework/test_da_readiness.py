@@ -1,8 +1,11 @@
 """Readiness of DA scenarios: the membership probe (every subnet has a member, on every node) and the balancer
-probe (connected to at least one subnet), over real HTTP; a plan with DA waits on them, others do not."""
+probe (connected to at least one subnet), over real HTTP; a plan with DA waits on them, others do not. And the
+client's DA calls over real HTTP: /disperse-data outlives the client's usual timeout, refusals carry their
+codes."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +26,8 @@ class DaServer:
     def __init__(self) -> None:
         self.membership: Any = {"assignations": {}, "addressbook": {}}
         self.stats: Any = {}
+        self.disperse: tuple[int, Any] = (200, {"blob_id": "ab" * 32, "tx_hash": "cd" * 32})
+        self.disperse_delay_s = 0.0
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.runner: web.AppRunner | None = None
 
@@ -38,8 +43,19 @@ class DaServer:
         async def stats(_: web.Request) -> web.Response:
             return web.json_response(self.stats)
 
+        async def disperse(request: web.Request) -> web.Response:
+            body = await request.json()
+            assert set(body) == {"channel_id", "parent_msg_id", "signer", "data"} and body["data"] == "0102"
+            await asyncio.sleep(self.disperse_delay_s)
+            return web.json_response(self.disperse[1], status=self.disperse[0])
+
+        async def share(request: web.Request) -> web.Response:
+            body = await request.json()
+            return web.json_response(None if body["share_idx"] else {"blob_id": body["blob_id"], "share_idx": 0})
+
         app = web.Application()
-        app.add_routes([web.post("/test/da/membership", membership), web.get("/da/balancer-stats", stats)])
+        app.add_routes([web.post("/test/da/membership", membership), web.get("/da/balancer-stats", stats),
+                        web.post("/disperse-data", disperse), web.post("/da/get-share", share)])
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.SockSite(self.runner, self.sock).start()
@@ -106,3 +122,28 @@ def test_da_probes_add_membership_and_the_balancer(topology_factory: Any) -> Non
     names = [type(p).__name__ for p in da_probes(topology_factory(3), "validator-1")]
     assert names == ["HttpUp", "PeersAtLeast", "HeightAdvancing", "DaMembership", "DaBalancerConnected"]
     assert [type(p).__name__ for p in da_probes(topology_factory(1), "validator-0")][-1] == "DaMembership"
+
+
+async def test_dispersal_outlives_the_usual_timeout_and_refusals_carry_their_codes(server: DaServer) -> None:
+    client = NodeClient("executor-0", server.url, server.url, timeout_s=0.2)
+    try:
+        server.disperse_delay_s = 0.5  # acknowledgements take a while: not a timeout
+        answer = await client.disperse_data("11" * 32, "00" * 32, "22" * 32, b"\x01\x02")
+        assert answer["blob_id"] == "ab" * 32
+        server.disperse_delay_s = 0.0
+        server.disperse = (503, {"error": "dispersal_failed", "detail": "subnet 1: no member acknowledged"})
+        with pytest.raises(NodeApiError) as failed:
+            await client.disperse_data("11" * 32, "00" * 32, "22" * 32, b"\x01\x02")
+        assert failed.value.status == 503 and failed.value.code == "dispersal_failed"
+        assert "subnet 1" in failed.value.detail
+        server.disperse = (403, {"error": "not_an_executor", "detail": "validators do not disperse"})
+        with pytest.raises(NodeApiError) as refused:
+            await client.disperse_data("11" * 32, "00" * 32, "22" * 32, b"\x01\x02")
+        assert (refused.value.status, refused.value.code) == (403, "not_an_executor")
+        server.disperse = (200, {"tx_hash": "cd" * 32})
+        with pytest.raises(NodeApiError, match="no blob_id"):
+            await client.disperse_data("11" * 32, "00" * 32, "22" * 32, b"\x01\x02")
+        assert await client.da_share("ab" * 32, 1) is None
+        assert (await client.da_share("ab" * 32, 0)) == {"blob_id": "ab" * 32, "share_idx": 0}
+    finally:
+        await client.close()

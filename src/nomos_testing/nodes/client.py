@@ -12,6 +12,9 @@ from typing import Any, TypeVar
 import aiohttp
 
 DEFAULT_TIMEOUT_S = 5.0
+# /disperse-data waits for every subnetwork's acknowledgements: 20 s per attempt, 3 attempts, 3 s between
+# (the DA contract), so its answer may take about a minute; other requests keep the client's timeout.
+DISPERSE_TIMEOUT_S = 75.0
 
 
 class NodeApiError(Exception):
@@ -46,9 +49,12 @@ class NodeClient:
             await self._session.close()
             self._session = None
 
-    async def _request(self, method: str, url: str, body: Any = None, *, as_text: bool = False) -> Any:
+    async def _request(self, method: str, url: str, body: Any = None, *, as_text: bool = False,
+                       timeout_s: float | None = None) -> Any:
         try:
             kwargs: dict[str, Any] = {} if body is None else {"json": body}
+            if timeout_s is not None:
+                kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout_s)
             async with self._http().request(method, url, **kwargs) as response:
                 if response.status != 200:
                     text = await response.text()
@@ -126,7 +132,8 @@ class NodeClient:
         """POST /disperse-data (executors only): `{"blob_id", "tx_hash"}`. A validator answers 403/404; a
         dispersal whose subnetworks did not acknowledge answers 503 `dispersal_failed`."""
         body = {"channel_id": channel_id, "parent_msg_id": parent_msg_id, "signer": signer, "data": data.hex()}
-        answer = _shaped(await self.post("/disperse-data", body), dict, self.api_url + "/disperse-data")
+        answer = _shaped(await self._request("POST", self.api_url + "/disperse-data", body,
+                                             timeout_s=DISPERSE_TIMEOUT_S), dict, self.api_url + "/disperse-data")
         if not isinstance(answer.get("blob_id"), str):
             raise NodeApiError(self.api_url + "/disperse-data",
                                f"malformed answer: no blob_id in {str(answer)[:120]!r}")

@@ -312,7 +312,8 @@ class DataAvailability(Workload):
                     msg_id = given if isinstance(given, str) else adapter.blob_msg_id(
                         channel.channel_id, blob_id, len(data), parent)
                 except NodeApiError as exc:
-                    error = exc.code or ("unreachable" if exc.status is None else f"http_{exc.status}")
+                    error = exc.code or (f"http_{exc.status}" if exc.status is not None
+                                         else "timed_out" if exc.detail == "timed out" else "unreachable")
                     detail = exc.detail[:300]
             latency = time.monotonic() - started
             ok = error is None
