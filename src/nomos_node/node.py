@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 from nomos_node.api import ApiServer, build_base_app, build_testing_app
-from nomos_node.api.view import UnknownBlock
+from nomos_node.api.view import DaUnavailable, UnknownBlock
+from nomos_node.codec import strip_0x
 from nomos_node.config import NetworkConfig, NodeConfig
 from nomos_node.consensus.block import Block, BlockFormatError
 from nomos_node.consensus.chain import Chain, ImportResult, UnknownBlockError
@@ -26,7 +27,7 @@ from nomos_node.consensus.clock import EpochSchedule
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS
 from nomos_node.consensus.prover import ProofWorker
 from nomos_node.crypto.keys import NodeKeys
-from nomos_node.da.service import DaService, DaStartError
+from nomos_node.da.service import TEST_SIGNER_PK, DaService, DaStartError, blob_ids, blob_transaction
 from nomos_node.ledger import Transaction, TxError
 from nomos_node.ledger.mempool import Added, Mempool
 from nomos_node.logs import event
@@ -207,6 +208,8 @@ class Node:
         if added.is_new:
             self.metrics.mempool_added.labels(source=source).inc()
             self.metrics.mempool_pending.set(len(self.mempool))
+            if self.da is not None:
+                self.da.schedule_sampling(added.tx)
         return added
 
     def transaction_status(self, tx_hash: str) -> str | dict[str, Any]:
@@ -238,6 +241,38 @@ class Node:
     def da_balancer_stats(self) -> dict[str, dict[str, int]]:
         return {} if self.da is None else self.da.balancer_stats()
 
+    def _packable(self, tx: Transaction) -> bool:
+        """A leader packs a channel_blob op only once it sampled the blob (a node without DA never does)."""
+        if not tx.ops:
+            return True
+        return self.da.admissible(tx) if self.da is not None else not blob_ids(tx)
+
+    async def disperse_data(self, channel: str, parent: str, signer: str, data: bytes) -> dict[str, Any]:
+        """Executor: disperse ``data``, then submit its channel_blob transaction (raises DaUnavailable,
+        DispersalError, TxError)."""
+        if self.config.node.role != "executor":
+            raise DaUnavailable(403, "not_executor", "only an executor disperses data; this node is a validator")
+        if self.da is None:
+            raise DaUnavailable(503, "da_not_configured", "this executor has no `da` config section")
+        if signer != TEST_SIGNER_PK:
+            raise DaUnavailable(400, "bad_signer", f"signer: this executor signs channel ops with the test key "
+                                f"{TEST_SIGNER_PK}, got {signer}")
+        encoded = await self.da.disperse(data)
+        blob_id = encoded.blob_id.hex()
+        tx = blob_transaction(channel, parent, signer, blob_id, len(data))
+        added = await self.submit_transaction(tx)
+        return {"blob_id": blob_id, "tx_hash": added.tx.hash}
+
+    async def da_historic_sampling(self, block_id: str, blobs: list[str]) -> bool:
+        block = self.chain.get_block(block_id)
+        if block is None:
+            raise UnknownBlock(block_id)
+        if self.da is None:
+            return False
+        carried = {strip_0x(str(op.get("blob", ""))).lower() for tx in block.transactions
+                   for op in (tx.get("ops") or []) if isinstance(op, dict)}
+        return all(blob in carried for blob in blobs) and await self.da.historic_sampling(blobs)
+
     def da_commitments(self, blob_id: str) -> list[str] | None:
         return None if self.da is None else self.da.commitments(blob_id)
 
@@ -258,6 +293,9 @@ class Node:
         if result.returned or result.dropped:
             event(mempool_log, logging.INFO, "mempool revalidated", returned=result.returned,
                   dropped=sum(result.dropped.values()), pending=len(self.mempool))
+        if result.returned_txs and self.da is not None:
+            for tx in result.returned_txs:
+                self.da.schedule_sampling(tx)
         if result.returned_txs:
             task = asyncio.ensure_future(self._regossip(result.returned_txs, self.chain.tip.id))
             self._background.add(task)
@@ -368,7 +406,7 @@ class Node:
             if retry is not None and retry.vrf_output == ticket.vrf_output:
                 ticket = retry
         transactions = self.chain.pack_transactions(ticket.parent_id, self.mempool.candidates(),
-                                                    self.config.mempool.max_block_transactions)
+                                                    self.config.mempool.max_block_transactions, self._packable)
         block = self.chain.build_block(ticket, proof, self.keys, [tx.document for tx in transactions])
         result = self.chain.import_block(block)
         if not result.imported:

@@ -221,7 +221,7 @@ def test_channel_ops_over_http_chain_and_refuse_with_their_reasons(node: NodePro
     status, answer = http("GET", node.api_url + "/mantle/channels/xyz")
     refused(status, answer, (400, "bad_id"))
     first = inscribe_op(channel, ZERO, wallet_keys(6), "68656c6c6f")
-    second = blob_op(channel, msg_id(first), wallet_keys(6))
+    second = inscribe_op(channel, msg_id(first), wallet_keys(6), "776f726c64")  # no DA here: blobs are never packed
     txs = [op_tx([(first, wallet_keys(6))]), op_tx([(second, wallet_keys(6))])]  # the second on a pending parent
     assert [submit(node, tx)[1]["status"] for tx in txs] == ["accepted", "accepted"]
     in_block(node, [tx_hash(tx) for tx in txs])

@@ -13,6 +13,14 @@ class UnknownBlock(KeyError):
     """A header id the node does not have."""
 
 
+class DaUnavailable(Exception):
+    """A DA request this node cannot serve (role, configuration, signer): HTTP status, code and detail."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
 class NodeView(Protocol):
     metrics: NodeMetrics
     network: NetworkService
@@ -55,3 +63,9 @@ class NodeView(Protocol):
 
     def da_share(self, blob_id: str, share_idx: int) -> dict[str, Any] | None:
         """A share this node holds, as JSON, or None."""
+
+    async def disperse_data(self, channel: str, parent: str, signer: str, data: bytes) -> dict[str, Any]:
+        """Executor: {"blob_id", "tx_hash"}; raises DaUnavailable, DispersalError or TxError."""
+
+    async def da_historic_sampling(self, block_id: str, blobs: list[str]) -> bool:
+        """Whether the blobs (carried by that block) can be sampled now; raises UnknownBlock."""

@@ -6,6 +6,12 @@
   refuses it unless it is well formed, for a subnetwork this node is a member of, and verifies
   (``nomos_da.verifier``); stores it; replicates a share received from an executor to the other members.
 * ``da/sample`` answers a peer's sample request with the share (its row commitments included) or null.
+* Sampling: a blob transaction entering the mempool makes the node ask a member of ``num_samples`` random
+  subnetworks for the blob's share there and verify it; success puts the blob in the *validated* set, and a
+  leader packs a ``channel_blob`` op only when its blob is validated.
+* Dispersal (executors): encode, send share j to the members of subnetwork j, wait for an acknowledgement from
+  each subnetwork (per attempt ``dispersal_timeout``, ``retry_limit`` retries ``retry_cooldown`` apart); the node
+  then submits the ``channel_blob`` transaction, signed with the fixed test key, to its own mempool.
 * The KZG parameters are loaded when the service is built (node start): missing or corrupt parameters stop the
   node with the path and the remedy.
 """
@@ -14,17 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
+from collections import OrderedDict
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from nomos_da import params as da_params
+from nomos_da.encoder import EncodedBlob, encode
 from nomos_da.share import Share, ShareFormatError
 from nomos_da.verifier import check_share
 from nomos_node.codec import HexError, normalize_hex
 from nomos_node.config import DaConfig
+from nomos_node.consensus.block import transaction_hash
 from nomos_node.da.membership import Membership
 from nomos_node.da.storage import ShareStore
+from nomos_node.ledger import Transaction
 from nomos_node.logs import event
 from nomos_node.metrics import NodeMetrics
 from nomos_node.network import NetworkService
@@ -35,6 +49,10 @@ log = logging.getLogger("nomos_node.da")
 METHOD_DISPERSE = "da/disperse"
 METHOD_SAMPLE = "da/sample"
 REPLICATION_TIMEOUT_S = 5.0
+VERDICT_MEMORY = 100_000  # blobs whose sampling verdict is remembered
+# The executors' fixed test key for channel ops (Ed25519 secret = 32 zero bytes, as the original tool's).
+TEST_SIGNER = Ed25519PrivateKey.from_private_bytes(bytes(32))
+TEST_SIGNER_PK = TEST_SIGNER.public_key().public_bytes_raw().hex()
 CONNECT_POLL_S = 0.05
 # <repo>/assets/kzgrs_test_params/kzgrs_test_params for a checkout (src/nomos_node/da/service.py -> repo root)
 REPO_PARAMS = Path(__file__).resolve().parents[3] / da_params.DEFAULT_PARAMS_PATH
@@ -55,6 +73,24 @@ def load_kzg_params() -> da_params.KzgParams:
         raise DaStartError(str(exc)) from exc
 
 
+class DispersalError(Exception):
+    """Some subnetwork did not acknowledge its share; the message says which, and why."""
+
+
+def blob_ids(tx: Transaction) -> list[str]:
+    return [op.blob for op in tx.ops if op.blob is not None]
+
+
+def blob_transaction(channel: str, parent: str, signer: str, blob_id: str, blob_size: int) -> dict[str, Any]:
+    """The executor's transaction for a dispersed blob: one channel_blob op, no value moved, signed with the
+    fixed test key (``signer`` must be its public key)."""
+    op = {"type": "channel_blob", "channel": channel, "session": 0, "blob": blob_id, "blob_size": blob_size,
+          "parent": parent, "signer": signer}
+    tx: dict[str, Any] = {"ops": [op], "inputs": [], "outputs": [], "fee": 0}
+    tx["signatures"] = [TEST_SIGNER.sign(transaction_hash(tx)).hex()]
+    return tx
+
+
 class DaService:
     def __init__(self, config: DaConfig, network: NetworkService, role: str, metrics: NodeMetrics,
                  params: da_params.KzgParams | None = None) -> None:
@@ -66,6 +102,9 @@ class DaService:
         self.membership = Membership(config, network.identity.peer_id)
         self.store = ShareStore()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.validated: OrderedDict[str, None] = OrderedDict()
+        self.failed: OrderedDict[str, str] = OrderedDict()
+        self._sampling: dict[str, asyncio.Task[bool]] = {}
         network.register_method(METHOD_DISPERSE, self._on_disperse)
         network.register_method(METHOD_SAMPLE, self._on_sample)
 
@@ -211,3 +250,133 @@ class DaService:
     def share_json(self, blob_id: str, share_idx: int) -> dict[str, Any] | None:
         share = self.store.get(blob_id, share_idx)
         return None if share is None else share.to_json()
+
+    # -- sampling --------------------------------------------------------------------------------------------
+    def admissible(self, tx: Transaction) -> bool:
+        """A leader may pack ``tx``: every blob it names has been sampled successfully."""
+        return all(blob in self.validated for blob in blob_ids(tx))
+
+    def schedule_sampling(self, tx: Transaction) -> None:
+        """Sample the blobs of a transaction that entered the mempool (once per blob)."""
+        for blob in blob_ids(tx):
+            if blob not in self.validated and blob not in self.failed and blob not in self._sampling:
+                self._sampling[blob] = self.spawn(self._sample_and_record(blob))
+
+    async def _sample_and_record(self, blob_id: str) -> bool:
+        try:
+            ok, detail = await self.sample(blob_id)
+        finally:
+            self._sampling.pop(blob_id, None)
+        self.metrics.da_sampling.labels(result="success" if ok else "failure").inc()
+        verdicts: OrderedDict[str, Any] = self.validated if ok else self.failed
+        verdicts[blob_id] = None if ok else detail
+        if len(verdicts) > VERDICT_MEMORY:
+            verdicts.popitem(last=False)
+        event(log, logging.INFO if ok else logging.WARNING, "blob sampled" if ok else "blob sampling failed",
+              blob=blob_id, detail=detail)
+        return ok
+
+    async def sample(self, blob_id: str) -> tuple[bool, str]:
+        """Ask a member of ``num_samples`` random subnetworks for the blob's share there and verify it:
+        (all verified, what was sampled or what failed)."""
+        subnets = sorted(random.sample(range(self.num_subnets), self.config.num_samples))
+        for subnet in subnets:
+            ok, detail = await self._sample_subnet(blob_id, subnet)
+            if not ok:
+                return False, detail
+        return True, "subnetwork(s) " + ",".join(map(str, subnets))
+
+    async def _sample_subnet(self, blob_id: str, subnet: int) -> tuple[bool, str]:
+        if self.store.get(blob_id, subnet) is not None:  # verified when it was received
+            return True, ""
+        members = [peer for peer in self.membership.members(subnet) if peer != self.network.identity.peer_id]
+        random.shuffle(members)
+        problems: list[str] = []
+        for peer in members:
+            try:
+                answer = await self.request(peer, METHOD_SAMPLE, {"blob_id": blob_id, "share_idx": subnet},
+                                            self.config.sampling_timeout)
+            except RequestFailed as exc:
+                problems.append(f"{peer}: {exc}")
+                continue
+            if not isinstance(answer, dict):
+                problems.append(f"{peer}: holds no share {subnet}")
+                continue
+            try:
+                share = Share.from_json(answer.get("share"))
+            except ShareFormatError as exc:
+                problems.append(f"{peer}: {exc}")
+                continue
+            reason = "another share" if (share.blob_id.hex(), share.share_idx) != (blob_id, subnet) else \
+                check_share(share, self.params, self.num_subnets)
+            if reason is None:
+                return True, ""
+            problems.append(f"{peer}: {reason}")
+        return False, f"subnetwork {subnet}: " + ("; ".join(problems) or "no member to ask")
+
+    async def historic_sampling(self, blobs: list[str]) -> bool:
+        """Whether every blob can be sampled now (validated before, or sampled successfully again)."""
+        for blob in blobs:
+            if blob not in self.validated and not (await self.sample(blob))[0]:
+                return False
+        return True
+
+    # -- dispersal (executors) -------------------------------------------------------------------------------
+    async def disperse(self, data: bytes) -> EncodedBlob:
+        """Encode ``data`` and have every subnetwork acknowledge its share; DispersalError otherwise."""
+        started = time.perf_counter()
+        encoded = await asyncio.to_thread(encode, data, self.num_subnets, self.params)
+        pending = dict(enumerate(encoded.shares))
+        failures: dict[int, str] = {}
+        for attempt in range(self.config.retry_limit + 1):
+            if attempt:
+                await asyncio.sleep(self.config.retry_cooldown)
+            outcomes = await asyncio.gather(*(self._send_subnet(j, share) for j, share in pending.items()))
+            for (j, _share), (ok, why) in zip(list(pending.items()), outcomes, strict=True):
+                if ok:
+                    del pending[j]
+                    failures.pop(j, None)
+                else:
+                    failures[j] = why
+            if not pending:
+                break
+        if pending:
+            self.metrics.da_dispersals.labels(result="failure").inc()
+            detail = "; ".join(f"subnetwork {j}: {failures[j]}" for j in sorted(pending))
+            event(log, logging.WARNING, "dispersal failed", blob=encoded.blob_id.hex(), detail=detail,
+                  attempts=self.config.retry_limit + 1)
+            raise DispersalError(f"no acknowledgement after {self.config.retry_limit + 1} attempt(s) from "
+                                 f"{detail}")
+        elapsed = time.perf_counter() - started
+        self.metrics.da_dispersals.labels(result="success").inc()
+        self.metrics.da_dispersal_seconds.observe(elapsed)
+        event(log, logging.INFO, "blob dispersed", blob=encoded.blob_id.hex(), size=len(data),
+              seconds=f"{elapsed:.3f}")
+        return encoded
+
+    async def _send_subnet(self, subnet: int, share: Share) -> tuple[bool, str]:
+        """Send the share to every member of its subnetwork: (acknowledged by one of them at least, why not)."""
+        message = {"share": share.to_json()}
+        own = self.network.identity.peer_id
+        problems: list[str] = []
+        if own in self.membership.members(subnet):
+            try:
+                self.receive_share(message["share"], own)
+                return True, ""
+            except RequestRejected as exc:
+                problems.append(f"{own} (this node): {exc}")
+        sends = [self.spawn(self._send_one(peer, message)) for peer in self.membership.members(subnet)
+                 if peer != own]
+        for next_done in asyncio.as_completed(sends):
+            ok, why = await next_done
+            if ok:
+                return True, ""
+            problems.append(why)
+        return False, "; ".join(problems) or "no member"
+
+    async def _send_one(self, peer: str, message: dict[str, Any]) -> tuple[bool, str]:
+        try:
+            await self.request(peer, METHOD_DISPERSE, message, self.config.dispersal_timeout)
+        except RequestFailed as exc:
+            return False, f"{peer}: {exc}"
+        return True, ""
