@@ -102,10 +102,11 @@ class Transaction:
     document: Mapping[str, Any]  # as received: what blocks carry and what the hash covers
     size: int  # bytes of canonical JSON
     gossip_id: str  # hash of the whole document, signatures included
+    note_ids: tuple[str, ...]  # ids of the outputs, in order (computed once: every view that applies it needs them)
     ops: tuple[ChannelOp, ...] = ()
 
     def output_ids(self) -> list[str]:
-        return [note_id(self.hash_bytes, i) for i in range(len(self.outputs))]
+        return list(self.note_ids)
 
     @property
     def output_value(self) -> int:
@@ -230,4 +231,5 @@ def _parse(document: Mapping[str, Any], encoded: bytes) -> Transaction:
                       f"{len(ops)} op(s); expected one per input (input order) then one per op (op order)", tx_hash)
     return Transaction(hash=tx_hash, hash_bytes=digest, inputs=inputs, outputs=tuple(outputs), fee=fee,
                        signatures=signatures, document=document, size=len(encoded),
-                       gossip_id=blake2b_256(encoded).hex(), ops=ops)
+                       gossip_id=blake2b_256(encoded).hex(),
+                       note_ids=tuple(note_id(digest, i) for i in range(len(outputs))), ops=ops)
