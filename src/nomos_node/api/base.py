@@ -1,5 +1,4 @@
-"""Base API routes (docs/node-api.md); the transaction routes are in mantle.py. Routes of later issues (DA data)
-are absent, not faked."""
+"""Base API routes (docs/node-api.md); the transaction routes are in mantle.py, the DA routes in da.py."""
 
 from __future__ import annotations
 
