@@ -213,6 +213,11 @@ class FakeDaClient:
     async def da_share(self, blob_id: str, share_idx: int) -> dict[str, Any] | None:
         return self.net.share(blob_id, share_idx) if self.index == share_idx else None
 
+    async def historic_sampling(self, block_id: str, blob_ids: list[str]) -> bool:
+        record = self.net.feed.blocks[block_id]
+        carried = {op.get("blob") for tx in record.block["transactions"] for op in tx["ops"]}
+        return all(blob in carried and blob in self.net.payloads for blob in blob_ids)
+
 
 def a_context(tmp_path: Path, duration: float, executors: int = 2) -> tuple[RunContext, FakeDaNet,
                                                                             dict[str, FakeDaClient]]:
@@ -278,6 +283,7 @@ async def test_inscriptions_then_chained_blobs_at_the_rate_judged_and_fetched_ba
     retrieval = figures["retrievability"]
     assert retrieval["sampled"] == 3 and retrieval["retrieved"] == 3
     assert all(b["verified"] == SUBNETS and b["reconstructed"] for b in retrieval["blobs"].values())
+    assert all(b["historic_sampling"] is True for b in retrieval["blobs"].values())
     assert figures["nodes"]["validator-0"]["required_blobs"] >= 1
 
 

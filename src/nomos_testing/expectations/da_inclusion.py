@@ -11,6 +11,7 @@ On the canonical chain of every node meant to be running (walked from its tip):
    from a validator, then share j from a validator of subnet j (`/test/da/membership`) for every subnet; each
    share must name the same commitments and verify against them (`nomos_da.verifier`), and the shares must
    reconstruct the original payload (compared by its Blake2b-256 hash, recorded when it was dispersed).
+   A validator's `/test/da/historic-sampling` answer for each sampled blob is recorded too (not judged).
 
 Figures: planned / inscribed channels, dispersals (ok, failed by error, latency p50/p95/max), blobs included
 per node against the threshold, blocks in the window, and per sampled blob the shares fetched / verified /
@@ -232,6 +233,7 @@ class DaInclusion(Expectation):
             return result
         for blob_id in sample:
             outcome = await _retrieve(blob_id, by_blob[blob_id], validators, membership, peers, codec)
+            outcome["historic_sampling"] = await _historic_sampling(validators, chains[0].blobs[blob_id], blob_id)
             result["blobs"][blob_id] = outcome
             if outcome["reconstructed"]:
                 result["retrieved"] += 1
@@ -265,6 +267,17 @@ async def _membership(askers: list[NodeClient], validators: list[NodeClient]
         if isinstance(info.get("peer_id"), str):
             peers[info["peer_id"]] = client
     return assignations, peers
+
+
+async def _historic_sampling(validators: list[NodeClient], block_id: str, blob_id: str) -> bool | str:
+    """A validator's `/test/da/historic-sampling` answer for the blob in its block (a figure, not judged: the
+    contract does not say how long a node keeps what it can sample)."""
+    for client in validators:
+        try:
+            return await client.historic_sampling(block_id, [blob_id])
+        except NodeApiError as exc:
+            error = exc.detail
+    return f"no answer: {error}" if validators else "no validator"
 
 
 async def _retrieve(blob_id: str, dispersal: Mapping[str, Any], validators: list[NodeClient],
