@@ -20,7 +20,7 @@ from typing import Any
 
 from nomos_node.logs import event
 from nomos_node.network.addresses import PeerAddress, parse_address
-from nomos_node.network.framing import FrameError, read_frame, write_frame
+from nomos_node.network.framing import FrameError, encode_frame, read_frame, write_frame
 from nomos_node.network.handshake import HandshakeRefused, perform_handshake
 from nomos_node.network.identity import LocalIdentity
 from nomos_node.network.seen_cache import SeenCache
@@ -66,6 +66,12 @@ class Connection:
     async def send(self, message: dict[str, Any]) -> None:
         async with self.send_lock:
             await write_frame(self.writer, message)
+
+    async def send_frame(self, frame: bytes) -> None:
+        """Send an already encoded frame (a broadcast encodes once for every peer)."""
+        async with self.send_lock:
+            self.writer.write(frame)
+            await self.writer.drain()
 
     def close(self) -> None:
         if not self.writer.is_closing():
@@ -213,7 +219,13 @@ class NetworkService:
 
     async def _broadcast(self, message: dict[str, Any], exclude: str | None = None) -> int:
         targets = [c for pid, c in self._connections.items() if pid != exclude]
-        results = await asyncio.gather(*(c.send(message) for c in targets), return_exceptions=True)
+        if not targets:
+            return 0
+        try:
+            frame = encode_frame(message)
+        except (FrameError, TypeError, ValueError):
+            return 0  # too large, or not JSON: no peer gets it (as when every send failed on its own)
+        results = await asyncio.gather(*(c.send_frame(frame) for c in targets), return_exceptions=True)
         return sum(1 for result in results if not isinstance(result, BaseException))
 
     async def _on_gossip(self, conn: Connection, message: dict[str, Any]) -> None:
