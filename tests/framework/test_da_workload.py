@@ -64,6 +64,7 @@ class FakeDaNet:
         self.withhold_blobs = False                      # leaders never pack blob transactions
         self.refused: list[str] = []
         self.params: Any = None                          # nomos_da parameters: real encoding and shares
+        self.disperse_s = 0.01                           # how long an executor takes to answer
         self.encoded: dict[str, Any] = {}
 
     def _state(self, pending: bool) -> dict[str, dict[str, Any]]:
@@ -176,7 +177,7 @@ class FakeDaClient:
         return {"tx_hash": self.net.submit(tx)}
 
     async def disperse_data(self, channel_id: str, parent_msg_id: str, signer: str, data: bytes) -> dict[str, Any]:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(self.net.disperse_s)
         if self.role is not Role.EXECUTOR:
             raise _refuse("/disperse-data", 403, "not_an_executor")
         if self.net.dispersal_failure:
@@ -332,6 +333,22 @@ async def test_a_refused_parent_resynchronises_the_channel_from_the_node(tmp_pat
     assert resyncs and resyncs[0]["channel"] == broken.channel_id
     later = [d for d in workload.dispersals if d.channel == broken.channel_id and d.sent_at > 0]
     assert later[-1].ok  # the channel went on after the resync
+
+
+async def test_a_dispersal_still_awaiting_its_answer_when_the_window_ends_is_an_event(tmp_path: Path) -> None:
+    ctx, net, _ = a_context(tmp_path, duration=30.0)
+    net.disperse_s = 60.0  # acknowledgements that never come in time
+    workload = DataAvailability(blob_rate=2, inscription_wait_blocks=0)
+    task = asyncio.create_task(workload.start(ctx))
+    while not any(c.busy for c in workload.channels):
+        await asyncio.sleep(0.01)
+    task.cancel()  # the run window ends
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    events = read_events(tmp_path / "events.jsonl")
+    cancelled = [e for e in events if e["kind"] == "da.disperse"]
+    assert cancelled and all(e["error"] == "cancelled" and not e["ok"] and e["blob_id"] is None for e in cancelled)
+    assert events[-1]["kind"] == "da.done" and events[-1]["failed"] == len(cancelled)
 
 
 async def test_tampered_shares_are_not_retrievable(tmp_path: Path) -> None:

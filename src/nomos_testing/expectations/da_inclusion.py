@@ -8,7 +8,8 @@ On the canonical chain of every node meant to be running (walked from its tip):
    the number of that chain's blocks seen during the dispersal window (the original's 80 % of blob rate × blocks
    seen);
 3. retrievability: for `retrieve_sample` blobs included there (seeded choice), the row commitments are fetched
-   from a validator, then share j from a validator of subnet j (`/test/da/membership`) for every subnet; each
+   from a validator, then share j from a member of subnet j (`/test/da/membership`; validators first, an
+   executor when the subnet has no running validator) for every subnet; each
    share must name the same commitments and verify against them (`nomos_da.verifier`), and the shares must
    reconstruct the original payload (compared by its Blake2b-256 hash, recorded when it was dispersed).
    A validator's `/test/da/historic-sampling` answer for each sampled blob is recorded too (not judged).
@@ -226,13 +227,14 @@ class DaInclusion(Expectation):
             return result
         validators = [c for c in ctx.running_clients()
                       if any(n.name == c.name and n.role is Role.VALIDATOR for n in ctx.topology.nodes)]
+        holders = validators + [c for c in ctx.running_clients() if c not in validators]  # validators first
         try:
-            membership, peers = await _membership(validators or ctx.running_clients(), validators)
+            membership, peers = await _membership(holders, holders)
         except NodeApiError as exc:
             result["issues"].append(f"retrievability: membership unavailable: {exc.detail}")
             return result
         for blob_id in sample:
-            outcome = await _retrieve(blob_id, by_blob[blob_id], validators, membership, peers, codec)
+            outcome = await _retrieve(blob_id, by_blob[blob_id], holders, membership, peers, codec)
             outcome["historic_sampling"] = await _historic_sampling(validators, chains[0].blobs[blob_id], blob_id)
             result["blobs"][blob_id] = outcome
             if outcome["reconstructed"]:
@@ -242,9 +244,9 @@ class DaInclusion(Expectation):
         return result
 
 
-async def _membership(askers: list[NodeClient], validators: list[NodeClient]
+async def _membership(askers: list[NodeClient], holders: list[NodeClient]
                       ) -> tuple[dict[int, list[str]], dict[str, NodeClient]]:
-    """Subnet → member peer ids (from the first node that answers), and peer id → validator client."""
+    """Subnet → member peer ids (from the first node that answers), and peer id → client of a running node."""
     error: NodeApiError | None = None
     assignations: dict[int, list[str]] = {}
     for client in askers:
@@ -259,7 +261,7 @@ async def _membership(askers: list[NodeClient], validators: list[NodeClient]
     if not assignations and error is not None:
         raise error
     peers: dict[str, NodeClient] = {}
-    for client in validators:
+    for client in holders:
         try:
             info = await client.network_info()
         except NodeApiError:
@@ -280,13 +282,15 @@ async def _historic_sampling(validators: list[NodeClient], block_id: str, blob_i
     return f"no answer: {error}" if validators else "no validator"
 
 
-async def _retrieve(blob_id: str, dispersal: Mapping[str, Any], validators: list[NodeClient],
+async def _retrieve(blob_id: str, dispersal: Mapping[str, Any], holders: list[NodeClient],
                     membership: dict[int, list[str]], peers: dict[str, NodeClient],
                     codec: ShareCodec) -> dict[str, Any]:
-    out: dict[str, Any] = {"fetched": 0, "verified": 0, "rejected": 0, "missing": [], "reconstructed": False,
-                           "error": None}
+    """Commitments, then share j from the members of subnet j (validators first, executors when a subnet has
+    no running validator), verified, then the payload rebuilt from the verified shares."""
+    out: dict[str, Any] = {"fetched": 0, "verified": 0, "rejected": 0, "missing": [], "served_by": {},
+                           "reconstructed": False, "error": None}
     commitments: list[str] | None = None
-    for client in validators:
+    for client in holders:
         try:
             commitments = await client.da_commitments(blob_id)
         except NodeApiError:
@@ -294,11 +298,11 @@ async def _retrieve(blob_id: str, dispersal: Mapping[str, Any], validators: list
         if commitments is not None:
             break
     if commitments is None:
-        out["error"] = "no validator returned its commitments (/da/get-commitments)"
+        out["error"] = "no node returned its commitments (/da/get-commitments)"
         return out
     shares: list[Mapping[str, Any]] = []
     for subnet in sorted(membership):
-        members = [peers[p] for p in membership[subnet] if p in peers] or validators
+        members = sorted((peers[p] for p in membership[subnet] if p in peers), key=holders.index) or holders
         share = None
         for client in members:
             try:
@@ -311,6 +315,7 @@ async def _retrieve(blob_id: str, dispersal: Mapping[str, Any], validators: list
             if [str(c) for c in share.get("rows_commitments") or []] == [str(c) for c in commitments] \
                     and codec.verify(share, len(membership)):
                 out["verified"] += 1
+                out["served_by"][str(subnet)] = client.name
                 shares.append(share)
                 break
             out["rejected"] += 1

@@ -22,7 +22,8 @@ waited at once).
    after `stale_blocks` block intervals, resynchronise the channel's parent from `GET /mantle/channels/{id}`.
 
 Every dispersal is a `da.disperse` event (blob id, channel, executor, size, latency, ok or the error code and
-detail, parent, msg_id, payload hash); inscriptions are `da.inscribe` events; `da.plan` and `da.done` frame them.
+detail, parent, msg_id, payload hash), one still awaiting its answer when the window ends too (`cancelled`);
+inscriptions are `da.inscribe` events; `da.plan` and `da.done` frame them.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from nomos_testing.nodes.client import NodeApiError, NodeClient
 from nomos_testing.observe.block_feed import BlockRecord
 from nomos_testing.params import Param, ParamSchema
 from nomos_testing.scenario.fields import MAX_SEED
-from nomos_testing.tasks import cancel_and_wait
 from nomos_testing.topology.model import Role
 from nomos_testing.workloads.base import Workload
 
@@ -209,9 +209,12 @@ class DataAvailability(Workload):
             await self._inscribe_all(ctx, adapter)
             await self._drive(ctx, adapter, rng, per_second)
         finally:
-            for task in list(self._tasks):
-                await cancel_and_wait(task)
-            await cancel_and_wait(watcher)
+            # Cancellation is how a workload normally ends: the dispersals in flight are cancelled and awaited
+            # together (each records its event), then da.done; the cancellation itself propagates after.
+            helpers = [*self._tasks, watcher]
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             ctx.block_feed.unsubscribe(feed)
             ok = sum(d.ok for d in self.dispersals)
             ctx.events.emit("da.done", dispersed=len(self.dispersals), ok=ok, failed=len(self.dispersals) - ok,
@@ -315,6 +318,10 @@ class DataAvailability(Workload):
                     error = exc.code or (f"http_{exc.status}" if exc.status is not None
                                          else "timed_out" if exc.detail == "timed out" else "unreachable")
                     detail = exc.detail[:300]
+                except asyncio.CancelledError:  # the window ended first: still an event, then stop
+                    self._record(ctx, channel, client, data, sent_at, time.monotonic() - started, None, None, None,
+                                 "cancelled", "the run window ended before the executor answered", parent)
+                    raise
             latency = time.monotonic() - started
             ok = error is None
             if ok and blob_id is not None and msg_id is not None:
@@ -323,17 +330,23 @@ class DataAvailability(Workload):
                 channel.blobs += 1
                 if blob_id not in self.included:
                     self._pending[blob_id] = (channel, sent_at)
-            record = Dispersal(blob_id, channel.channel_id, client.name if client else "", len(data), sent_at,
-                               latency, ok, error, parent, msg_id, payload_hash(data))
-            self.dispersals.append(record)
-            ctx.events.emit("da.disperse", blob_id=blob_id, channel=channel.channel_id, executor=record.executor,
-                            size=len(data), sent_at=round(sent_at, 6), latency_ms=round(latency * 1000, 2), ok=ok,
-                            error=error, detail=detail, parent=parent, msg_id=msg_id, tx=tx_hash,
-                            payload_hash=record.payload_hash)
+            self._record(ctx, channel, client, data, sent_at, latency, blob_id, msg_id, tx_hash, error, detail,
+                         parent)
         finally:
             channel.busy = False
         if error in RESYNC_CODES:
             await self._resync(ctx, channel)
+
+    def _record(self, ctx: RunContext, channel: _Channel, client: NodeClient | None, data: bytes, sent_at: float,
+                latency: float, blob_id: str | None, msg_id: str | None, tx_hash: str | None, error: str | None,
+                detail: str | None, parent: str) -> None:
+        record = Dispersal(blob_id, channel.channel_id, client.name if client else "", len(data), sent_at, latency,
+                           error is None, error, parent, msg_id, payload_hash(data))
+        self.dispersals.append(record)
+        ctx.events.emit("da.disperse", blob_id=blob_id, channel=channel.channel_id, executor=record.executor,
+                        size=len(data), sent_at=round(sent_at, 6), latency_ms=round(latency * 1000, 2), ok=record.ok,
+                        error=error, detail=detail, parent=parent, msg_id=msg_id, tx=tx_hash,
+                        payload_hash=record.payload_hash)
 
     async def _resync(self, ctx: RunContext, channel: _Channel) -> None:
         """The channel's parent as a node's ledger has it (its last message on the node's chain)."""
