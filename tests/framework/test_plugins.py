@@ -95,7 +95,7 @@ def test_a_capability_the_runner_lacks_stops_the_plan_before_deployment(demo_sit
         validate_plan(plan, registries, runner="processes-only")
     assert "workloads[0] (partitioner) needs partition, which the processes-only runner cannot do" \
         in caught.value.message
-    assert caught.value.remedy == "use --runner compose or --runner host"
+    assert caught.value.remedy == "use --runner compose or --runner host or --runner k8s"
 
 
 async def test_a_workload_that_raises_ends_the_run_window_at_once(demo_site: Path, use_fake_node, tmp_path: Path,
