@@ -261,6 +261,8 @@ def _is_node(process: psutil.Process) -> bool:
 
 def _events(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "events.jsonl"
+    if not path.is_file():  # the run stopped before it started (preflight)
+        return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -302,7 +304,8 @@ def _plan(run_id: str, rate: float | None, seconds: float, wallets: int, slot: f
 
 
 async def idle_cpu_rate(seconds: float, wallets: int, slot: float, root: Path) -> float:
-    """CPU seconds per second of the 4-node network without transactions (summed over the nodes)."""
+    """CPU seconds per second of the 4-node network without transactions (summed over the nodes); RuntimeError
+    naming the reason when the run did not get to its window."""
     run_id = f"tx-idle-{slot:g}"
     with NodeCpuSampler() as sampler:
         result = await ScenarioRun(_plan(run_id, None, seconds, wallets, slot), HostDeployer(), root / run_id,
@@ -645,7 +648,11 @@ async def report_submit(args: argparse.Namespace, root: Path, say: Say, targets:
 
 async def report_network(args: argparse.Namespace, root: Path, say: Say, targets: Targets) -> int:
     missed = 0
-    idle_rate = await idle_cpu_rate(args.idle_seconds, args.network_wallets, args.slot, root)
+    try:
+        idle_rate = await idle_cpu_rate(args.idle_seconds, args.network_wallets, args.slot, root)
+    except RuntimeError as exc:
+        say(f"network part not run: {exc}")
+        return 1
     say(f"\nidle 4-node network (slot {args.slot:g} s): {idle_rate * 100:.1f} % of a core summed over the nodes")
     rows: list[list[object]] = []
     included: list[float] = []
