@@ -72,7 +72,30 @@ WALKTHROUGH = "test_node_md_three_node_walkthrough"
 TX_E2E = ("tests/framework/test_transactions_e2e.py::test_the_transactions_scenario_passes_on_the_host_runner",
           "tests/compose/test_compose_transactions.py::test_the_transactions_scenario_passes_on_compose")
 DA_VECTORS_TEST = "tests/da/test_encoding.py::test_the_committed_vectors_are_what_the_encoder_produces"
+K8S_E2E = ("tests/k8s/test_k8s_e2e.py::test_doctor_finds_the_cluster",
+           "tests/k8s/test_k8s_e2e.py::test_smoke_scenario_passes_and_leaves_nothing")
+K8S_WHY = ("needs a Kubernetes cluster, which cannot run on this project's machines: .github/workflows/k8s.yml runs "
+           "these steps on kind, then these tests (skipped here with the reason, README Tests)")
+K8S_REGISTRY_WHY = ("needs a registry and a remote cluster; what the runner does with the variables is the same code "
+                    "the k8s e2e tests run, and tests/framework/test_k8s_manifests.py checks image and pull policy")
 COVERAGE: dict[tuple[str, str], Run | Mapped] = {
+    ("docs/runners.md", "kind create cluster --name nomos"): Mapped(K8S_E2E, K8S_WHY),
+    ("docs/runners.md", ".venv/bin/nomos-testing image build"): Mapped(K8S_E2E, K8S_WHY),
+    ("docs/runners.md", "kind load docker-image nomos-testing-node:0.1.0 nomos-testing-prometheus:0.1.0 --name nomos"):
+        Mapped(K8S_E2E, K8S_WHY),
+    ("docs/runners.md", ".venv/bin/nomos-testing doctor --runner k8s"):
+        Mapped(("tests/framework/test_k8s_cli.py::test_doctor_and_run_say_no_cluster_is_reachable_without_a_kubeconfig",
+                *K8S_E2E), "without a cluster here (the CLI test), with one in the k8s workflow"),
+    ("docs/runners.md", ".venv/bin/nomos-testing run scenarios/smoke.toml --runner k8s"):
+        Mapped(("tests/framework/test_k8s_cli.py::test_doctor_and_run_say_no_cluster_is_reachable_without_a_kubeconfig",
+                *K8S_E2E), "exit 2 without a cluster here (the CLI test); passes on kind in the k8s workflow"),
+    ("docs/runners.md", "docker tag nomos-testing-node:0.1.0 registry.example.com/nomos/node:0.1.0"):
+        Mapped(K8S_E2E, K8S_REGISTRY_WHY),
+    ("docs/runners.md", "docker push registry.example.com/nomos/node:0.1.0"): Mapped(K8S_E2E, K8S_REGISTRY_WHY),
+    ("docs/runners.md", "NOMOS_TESTNET_IMAGE=registry.example.com/nomos/node:0.1.0 "
+                        "NOMOS_TESTNET_IMAGE_PULL_POLICY=Always K8S_RUNNER_CONTEXT=my-cluster "
+                        ".venv/bin/nomos-testing run scenarios/smoke.toml --runner k8s"):
+        Mapped(K8S_E2E, K8S_REGISTRY_WHY),
     ("README.md", "make run"): Run("test_make_run_prints_what_the_readme_shows"),
     ("README.md", "make test"): Mapped(MAKE_TEST_TESTS, "runs this very suite: the set-up half is `make run`'s "
                                        "(same stamp target), the suite half is checked as a dry run"),
