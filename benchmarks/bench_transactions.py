@@ -479,7 +479,8 @@ ENTRY_POINTS: list[tuple[str, str, str]] = [
     ("mempool revalidation after each block (Mempool.revalidate)", "nomos_node/ledger/mempool.py", "revalidate"),
     ("block production (Node._try_produce)", "nomos_node/node.py", "_try_produce"),
     ("  packing (Ledger.pack)", "nomos_node/ledger/state.py", "pack"),
-    ("gossip frames written (write_frame)", "nomos_node/network/framing.py", "write_frame"),
+    ("frames encoded (encode_frame: gossip once per message, requests)", "nomos_node/network/framing.py",
+     "encode_frame"),
     ("gossip frames read (read_frame)", "nomos_node/network/framing.py", "read_frame"),
 ]
 
