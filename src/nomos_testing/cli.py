@@ -302,6 +302,27 @@ def image_build(force: Annotated[bool, typer.Option("--force", help="rebuild eve
     console.line(f"built {result}")
 
 
+@image_app.command("load")
+def image_load() -> None:
+    """Load the node and Prometheus images into the kind / minikube / k3d cluster of the current context (k8s)."""
+    console = RunConsole()
+    try:
+        from nomos_testing.nodes.base import default_adapter
+        from nomos_testing.runners.k8s.api import read_target
+        from nomos_testing.runners.k8s.images import load_into_cluster, loadable_cluster
+        from nomos_testing.runners.shared.images import ensure_prometheus_image
+
+        target = read_target()
+        loadable_cluster(target.context, [default_adapter().image().tag])  # before building anything
+        wanted = [default_adapter().image().ensure(console.line)]
+        if not settings.raw("NOMOS_K8S_EXTERNAL_PROMETHEUS"):
+            wanted.append(ensure_prometheus_image(console.line))
+        local = load_into_cluster(target.context, wanted, console.line)
+    except FrameworkError as exc:
+        raise _fail(console, exc) from None
+    console.line(f"loaded {', '.join(wanted)} into {local.tool} cluster {local.cluster}")
+
+
 @setup_app.command("kzg")
 def setup_kzg(path: Annotated[str | None, typer.Option("--path", help="file to write, or a directory to hold "
                                                         "kzgrs_test_params (default: NOMOS_KZGRS_PARAMS_PATH, else "

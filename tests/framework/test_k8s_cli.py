@@ -56,3 +56,12 @@ def test_doctor_and_run_name_the_context_whose_server_does_not_answer(tmp_path: 
     assert f"[context kind-nomos (https://127.0.0.1:1) of {kubeconfig}]" in line
     run = cli("run", "scenarios/smoke.toml", "--runner", "k8s", "--out", str(tmp_path / "run"), KUBECONFIG=kubeconfig)
     assert run.returncode == 2 and line.split("cluster reachable: ", 1)[1] in run.stdout + run.stderr
+
+
+def test_image_load_says_what_it_needs_before_building_anything(tmp_path: Path) -> None:
+    kind_context = cli("image", "load", KUBECONFIG=str(_kubeconfig(tmp_path)), PATH="/usr/bin:/bin")
+    assert kind_context.returncode == 2
+    assert "context kind-nomos is a kind cluster, but `kind` is not on PATH" in kind_context.stdout
+    assert "built" not in kind_context.stdout
+    remote = cli("image", "load", KUBECONFIG=str(tmp_path / "none"))
+    assert remote.returncode == 2 and "push the images to a registry" in remote.stdout

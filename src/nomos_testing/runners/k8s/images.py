@@ -5,6 +5,7 @@ runs it when the tool is installed). A remote cluster pulls from a registry inst
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -69,3 +70,34 @@ def nodes_having(nodes: list[dict[str, object]], image: str) -> list[str]:
             metadata = node.get("metadata") or {}
             having.append(str(metadata.get("name") if isinstance(metadata, dict) else "?"))
     return having
+
+
+def load_into_cluster(context: str | None, images: list[str], log: Callable[[str], None]) -> LocalCluster:
+    """`nomos-testing image load`: run the tool of the context's local cluster for every image."""
+    from nomos_testing.errors import PrerequisiteError
+    from nomos_testing.runners.shared.docker import DockerCommandError, run
+
+    local = loadable_cluster(context, images)
+    for image in images:
+        command = local.load_command(image)
+        log(" ".join(command))
+        try:
+            run(command, timeout=600)
+        except DockerCommandError as exc:
+            raise PrerequisiteError(f"loading {image} into {local.tool} cluster {local.cluster}: {exc}",
+                                    f"is the cluster running? (`{local.tool}` lists it)") from exc
+    return local
+
+
+def loadable_cluster(context: str | None, images: list[str]) -> LocalCluster:
+    """The local cluster of `context` whose tool is installed, or a PrerequisiteError saying what to do."""
+    from nomos_testing.errors import PrerequisiteError
+
+    local = local_cluster(context)
+    if local is None:
+        raise PrerequisiteError(f"context {context or '(none)'} is not a kind, minikube or k3d cluster: it cannot "
+                                "load local images", how_to_load(context, images))
+    if not local.installed():
+        raise PrerequisiteError(f"context {context} is a {local.tool} cluster, but `{local.tool}` is not on PATH",
+                                f"install {local.tool}, then run `nomos-testing image load` again")
+    return local
