@@ -28,7 +28,9 @@ MAX_OUTPUTS = 16
 MAX_TX_BYTES = 4096
 MAX_AMOUNT = (1 << 63) - 1
 MAX_OPS = 16
-PARSED_CACHE_SIZE = 8192  # recent verdicts by canonical encoding: a block re-parses what its mempool admitted
+# Recent verdicts, by gossip id (the hash of the canonical encoding): a block carries what the mempool admitted,
+# oldest first, so this covers the default pool (10,000) and a few full blocks more.
+PARSED_CACHE_SIZE = 16384
 MAX_INSCRIPTION_BYTES = 1024
 ZERO_MSG_ID = "00" * 32
 CHANNEL_INSCRIBE = "channel_inscribe"
@@ -178,21 +180,22 @@ def parse_transaction(document: Any) -> Transaction:
         raise TxError(TxReason.TOO_LARGE, f"{len(encoded)} bytes of canonical JSON, the limit is {MAX_TX_BYTES}")
     # Parsing depends on nothing but the canonical encoding: a document already parsed (admitted to the mempool,
     # then carried by a block; a block imported after its producer packed it) is not judged again.
-    known = _parsed.get(encoded)
+    gossip_id = blake2b_256(encoded).hex()
+    known = _parsed.get(gossip_id)
     if known is not None:
-        _parsed.move_to_end(encoded)
+        _parsed.move_to_end(gossip_id)
         return replace(known, document=document)
-    tx = _parse(document, encoded)
-    _parsed[encoded] = replace(tx, document={})  # the verdict, not the caller's object
+    tx = _parse(document, encoded, gossip_id)
+    _parsed[gossip_id] = replace(tx, document={})  # the verdict, not the caller's object
     if len(_parsed) > PARSED_CACHE_SIZE:
         _parsed.popitem(last=False)
     return tx
 
 
-_parsed: OrderedDict[bytes, Transaction] = OrderedDict()
+_parsed: OrderedDict[str, Transaction] = OrderedDict()
 
 
-def _parse(document: Mapping[str, Any], encoded: bytes) -> Transaction:
+def _parse(document: Mapping[str, Any], encoded: bytes, gossip_id: str) -> Transaction:
     unknown = set(document) - _FIELDS
     if unknown:
         raise _malformed(f"unknown field {sorted(unknown)[0]!r} (allowed: fee, inputs, ops, outputs, signatures)")
@@ -231,5 +234,5 @@ def _parse(document: Mapping[str, Any], encoded: bytes) -> Transaction:
                       f"{len(ops)} op(s); expected one per input (input order) then one per op (op order)", tx_hash)
     return Transaction(hash=tx_hash, hash_bytes=digest, inputs=inputs, outputs=tuple(outputs), fee=fee,
                        signatures=signatures, document=document, size=len(encoded),
-                       gossip_id=blake2b_256(encoded).hex(),
+                       gossip_id=gossip_id,
                        note_ids=tuple(note_id(digest, i) for i in range(len(outputs))), ops=ops)
