@@ -30,7 +30,7 @@ run: $(STAMP) $(KZG_PARAMS)
 	$(BIN)/nomos-testing run scenarios/smoke.toml
 
 test: $(STAMP) $(KZG_PARAMS) $(ACTIONLINT)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

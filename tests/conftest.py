@@ -9,6 +9,7 @@
   directory: tests never see or clean the developer's own runs.
 * Marks: every test under tests/compose/ is `compose` (needs a Docker engine); `slow` marks tests that run
   real node networks or whole scenarios (see pyproject.toml). `-m "not slow"` is the quick loop.
+* `make test` runs on two pytest-xdist workers; the tests that use Docker share one (xdist group `docker`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 _IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 _COMPOSE_DIR = Path(__file__).parent / "compose"
 _K8S_DIR = Path(__file__).parent / "k8s"
+_DOCKER_FILES = {Path(__file__).parent / "docs" / "test_documented_commands.py"}
 _K8S_REQUIRED = os.environ.get("NOMOS_K8S_REQUIRE_CLUSTER", "").strip().lower() in {"1", "true", "yes"}
 
 
@@ -35,6 +37,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if _COMPOSE_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.compose)
             item.add_marker(pytest.mark.slow)
+        if _COMPOSE_DIR in Path(str(item.path)).parents or Path(str(item.path)) in _DOCKER_FILES:
+            # `make test` runs the suite on two xdist workers (--dist loadgroup): everything that builds or
+            # sweeps Docker images and stacks runs on one of them, in order, so one image build serves all.
+            item.add_marker(pytest.mark.xdist_group("docker"))
         if _K8S_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.k8s)
             item.add_marker(pytest.mark.slow)

@@ -198,8 +198,11 @@ def test_sigint_during_readiness_leaves_no_process(use_fake_node, runs_root: Pat
         asyncio.run(main())
     """)
     env = dict(os.environ, FAKE_NODE_DEAF="validator-2")  # readiness never completes
+    # SIGINT as a terminal delivers it: a suite started in the background (`make test &`) ignores SIGINT, which
+    # the child would inherit, and Python then installs no KeyboardInterrupt handler at all.
     runner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env,
-                              cwd=Path(__file__).resolve().parents[2])
+                              cwd=Path(__file__).resolve().parents[2],
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert runner.stdout is not None
     pids = [int(pid) for pid in runner.stdout.readline().split()]
     reaper.extend(pids)

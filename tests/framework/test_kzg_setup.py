@@ -105,7 +105,9 @@ def test_a_da_run_without_parameters_stops_at_preflight_with_the_remedy(tmp_path
 
 
 def test_make_generates_the_parameters_as_a_file_target() -> None:
-    dry = subprocess.run(["make", "-n", "-B", "assets/kzgrs_test_params/kzgrs_test_params"], cwd=REPO,
+    # --no-print-directory: under `make test` the sub-make would add "Entering/Leaving directory" lines
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "-B", "assets/kzgrs_test_params/kzgrs_test_params"],
+                         cwd=REPO,
                          capture_output=True, text=True, timeout=30)
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.strip().splitlines()[-1] == (
