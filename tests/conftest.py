@@ -9,7 +9,9 @@
   directory: tests never see or clean the developer's own runs.
 * Marks: every test under tests/compose/ is `compose` (needs a Docker engine); `slow` marks tests that run
   real node networks or whole scenarios (see pyproject.toml). `-m "not slow"` is the quick loop.
-* `make test` runs on two pytest-xdist workers; the tests that use Docker share one (xdist group `docker`).
+* `make test` runs on two pytest-xdist workers (`-n 2 --dist loadgroup`); the tests that use Docker are one
+  unit of work, so one worker runs them all in order and one image build serves them (the scheduler below:
+  xdist's own `xdist_group` marks do nothing under pytest 9.2, whose nodes no longer keep `_nodeid`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ import pytest
 _IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 _COMPOSE_DIR = Path(__file__).parent / "compose"
 _K8S_DIR = Path(__file__).parent / "k8s"
-_DOCKER_FILES = {Path(__file__).parent / "docs" / "test_documented_commands.py"}
+# Under xdist these run on one worker, in order: the tests that build or sweep Docker images and stacks, and
+# those that sweep every run of the machine (`clean --all`) or leave detached runs (`up`) such a sweep would take.
+_DOCKER_TESTS = ("tests/compose/", "tests/docs/test_documented_commands.py", "tests/framework/test_host_managed.py",
+                 "tests/framework/test_cli_e2e.py")
 _K8S_REQUIRED = os.environ.get("NOMOS_K8S_REQUIRE_CLUSTER", "").strip().lower() in {"1", "true", "yes"}
 
 
@@ -37,10 +42,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if _COMPOSE_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.compose)
             item.add_marker(pytest.mark.slow)
-        if _COMPOSE_DIR in Path(str(item.path)).parents or Path(str(item.path)) in _DOCKER_FILES:
-            # `make test` runs the suite on two xdist workers (--dist loadgroup): everything that builds or
-            # sweeps Docker images and stacks runs on one of them, in order, so one image build serves all.
-            item.add_marker(pytest.mark.xdist_group("docker"))
         if _K8S_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.k8s)
             item.add_marker(pytest.mark.slow)
@@ -55,3 +56,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in CI (CI=true), which is not allowed: {reason}"
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pytest-xdist is a dev dependency; without it the suite runs in one process
+    LoadScopeScheduling = None
+
+if LoadScopeScheduling is not None:
+
+    class _DockerTogether(LoadScopeScheduling):  # type: ignore[misc, valid-type]
+        """Every test is its own unit of work, except the Docker tests, which are one."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return "docker" if nodeid.startswith(_DOCKER_TESTS) else nodeid
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+        if config.getvalue("dist") != "loadgroup":
+            return None
+        return _DockerTogether(config, log)

@@ -621,13 +621,13 @@ def _check_cli_md_up_sample(info: dict) -> None:
 
 def test_make_test_sets_up_then_runs_the_whole_suite() -> None:
     """`make test` = the `.venv` set-up `make run` also depends on (run for real by the test below), then
-    pytest over testpaths = the whole suite; running it here would run this suite inside itself."""
+    pytest over testpaths on two workers = the whole suite; running it here would run this suite inside itself."""
     dry = subprocess.run(["make", "-n", "-W", "pyproject.toml", "test"], cwd=REPO, env=_env(), capture_output=True,
                          text=True, timeout=30)
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.strip().splitlines()
     assert lines[0].startswith("python3 -m venv .venv") and "pip install --quiet -e '.[dev]'" in dry.stdout
-    assert lines[-1] == ".venv/bin/pytest", lines
+    assert lines[-1] == ".venv/bin/pytest -n 2 --dist loadgroup", lines  # two workers: README, tests/conftest.py
     run_recipe = subprocess.run(["make", "-n", "-W", "pyproject.toml", "run"], cwd=REPO, env=_env(),
                                 capture_output=True, text=True, timeout=30).stdout.strip().splitlines()
     assert run_recipe[:-1] == lines[:-1], "make run and make test no longer share the set-up"

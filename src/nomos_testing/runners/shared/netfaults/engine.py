@@ -54,14 +54,16 @@ def missing_requirements(namespaces: bool = False) -> list[str]:
     return missing
 
 
-_REQUIREMENTS: dict[bool, list[str]] = {}
+# Per process, and per PATH and user, which decide the answer (a test may run with another PATH).
+_REQUIREMENTS: dict[tuple[bool, str, int], list[str]] = {}
 
 
 def unavailable_capabilities(namespaces: bool = False) -> dict[str, str]:
     """partition / delay / loss -> why they are unavailable here (cached per process)."""
-    if namespaces not in _REQUIREMENTS:
-        _REQUIREMENTS[namespaces] = missing_requirements(namespaces)
-    missing = _REQUIREMENTS[namespaces]
+    key = (namespaces, os.environ.get("PATH", ""), os.geteuid())
+    if key not in _REQUIREMENTS:
+        _REQUIREMENTS[key] = missing_requirements(namespaces)
+    missing = _REQUIREMENTS[key]
     return {kind: "; ".join(missing) for kind in sorted(FAULT_KINDS)} if missing else {}
 
 
