@@ -346,19 +346,7 @@ async def chain_messages(feed: BlockFeed, adapter: NodeAdapter, client: NodeClie
     tip = str(info.get("tip") or "")
     if not tip:
         raise LookupError(f"/cryptarchia/info names no tip: {info}")
-    blocks: list[BlockRecord] = []
-    cursor = tip
-    while True:
-        record = feed.blocks.get(cursor)
-        if record is None:
-            await feed.walk(client, cursor)
-            record = feed.blocks.get(cursor)
-            if record is None:
-                raise LookupError(f"block {cursor[:16]} of its chain could not be fetched")
-        blocks.append(record)
-        if record.height <= 0:
-            break
-        cursor = record.parent
+    blocks = await feed.chain(client, tip)
     chain = ChainMessages(client.name, tip, blocks)
     for record in reversed(blocks):
         for tx in adapter.block_transactions(record.block):

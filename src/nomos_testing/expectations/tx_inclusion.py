@@ -218,19 +218,7 @@ async def chain_view(feed: BlockFeed, adapter: NodeAdapter, client: NodeClient, 
     """The chain from `tip` to genesis, fetching from `client` what the feed has not seen. `hashes` caches
     each block's (tx hash, fee) pairs across calls."""
     hashes = {} if hashes is None else hashes
-    blocks: list[BlockRecord] = []
-    cursor = tip
-    while True:
-        record = feed.blocks.get(cursor)
-        if record is None:
-            await feed.walk(client, cursor)
-            record = feed.blocks.get(cursor)
-            if record is None:
-                raise LookupError(f"{client.name}: block {cursor[:16]} of its chain could not be fetched")
-        blocks.append(record)
-        if record.height <= 0:
-            break
-        cursor = record.parent
+    blocks = await feed.chain(client, tip)
     tx_blocks: dict[str, list[BlockRecord]] = {}
     fees = 0
     for record in blocks:

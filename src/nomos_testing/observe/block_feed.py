@@ -140,6 +140,23 @@ class BlockFeed:
         self.history.record(ViewSample(view.updated_at, view.name, height, view.tip, view.lib,
                                        _int_or_none(view.slot), self.polls))
 
+    async def chain(self, client: NodeClient, tip: str) -> list[BlockRecord]:
+        """`client`'s chain from `tip` down to genesis (tip first), fetching from it what the feed has not seen;
+        LookupError when a block of it cannot be fetched."""
+        blocks: list[BlockRecord] = []
+        cursor = tip
+        while True:
+            record = self.blocks.get(cursor)
+            if record is None:
+                await self.walk(client, cursor)
+                record = self.blocks.get(cursor)
+                if record is None:
+                    raise LookupError(f"{client.name}: block {cursor[:16]} of its chain could not be fetched")
+            blocks.append(record)
+            if record.height <= 0:
+                return blocks
+            cursor = record.parent
+
     async def walk(self, client: NodeClient, tip: str) -> None:
         """Fetch `tip` and its unknown ancestors from `client`; record them parents first."""
         view = self.views[client.name]
