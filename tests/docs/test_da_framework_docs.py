@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from nomos_testing.scenario.files import parse_scenario
 from tests.docs.sample_output import normalize
-from tests.docs.test_transactions_docs import _blocks, _defaults_table, _section, _text
+from tests.docs.test_transactions_docs import _blocks, _section, _text, assert_defaults_documented
 
 
 def _da_section() -> str:
@@ -28,15 +28,7 @@ def test_scenarios_md_lists_every_parameter_with_its_default(kind: str) -> None:
     registries = default_registries()
     component = (registries.workloads if kind == "da" else registries.expectations).get(kind)
     title = "**The `da` workload**" if kind == "da" else "**The `da_inclusion` expectation**"
-    documented = _defaults_table(_da_section(), title)
-    schema = {param.name: param for param in component.params.params}
-    assert set(documented) == set(schema), f"docs/scenarios.md: the {kind} table's keys"
-    for name, param in schema.items():
-        shown = documented[name]
-        if param.default is None:
-            assert not re.fullmatch(r"[\d.]+", shown), f"{kind}.{name}: documented {shown}, no default in code"
-        else:
-            assert float(shown) == float(param.default), f"{kind}.{name}: documented {shown}, code {param.default}"
+    assert_defaults_documented(_da_section(), title, component)
 
 
 def test_scenarios_md_da_examples_validate(tmp_path: Path) -> None:

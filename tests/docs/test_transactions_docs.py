@@ -193,14 +193,9 @@ def _defaults_table(section: str, title: str) -> dict[str, str]:
     return {row[0].strip("`"): row[1] for row in rows}
 
 
-@pytest.mark.parametrize("kind", ["transactions", "tx_inclusion"])
-def test_scenarios_md_lists_every_parameter_with_its_default(kind: str) -> None:
-    from nomos_testing.plugins import default_registries
-
-    registries = default_registries()
-    component = (registries.workloads if kind == "transactions" else registries.expectations).get(kind)
-    section = _section(_text("scenarios.md"), "## Transactions")
-    title = "**The `transactions` workload**" if kind == "transactions" else "**The `tx_inclusion` expectation**"
+def assert_defaults_documented(section: str, title: str, component: Any) -> None:
+    """The table under `title` lists exactly `component`'s parameters, each with the default its schema has."""
+    kind = component.kind
     documented = _defaults_table(section, title)
     schema = {param.name: param for param in component.params.params}
     assert set(documented) == set(schema), f"docs/scenarios.md: the {kind} table's keys"
@@ -210,6 +205,17 @@ def test_scenarios_md_lists_every_parameter_with_its_default(kind: str) -> None:
             assert not re.fullmatch(r"[\d.]+", shown), f"{kind}.{name}: documented {shown}, no default in code"
         else:
             assert float(shown) == float(param.default), f"{kind}.{name}: documented {shown}, code {param.default}"
+
+
+@pytest.mark.parametrize("kind", ["transactions", "tx_inclusion"])
+def test_scenarios_md_lists_every_parameter_with_its_default(kind: str) -> None:
+    from nomos_testing.plugins import default_registries
+
+    registries = default_registries()
+    component = (registries.workloads if kind == "transactions" else registries.expectations).get(kind)
+    section = _section(_text("scenarios.md"), "## Transactions")
+    title = "**The `transactions` workload**" if kind == "transactions" else "**The `tx_inclusion` expectation**"
+    assert_defaults_documented(section, title, component)
 
 
 def _plan_fields(plan: ScenarioPlan) -> dict[str, Any]:

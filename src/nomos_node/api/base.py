@@ -35,14 +35,20 @@ async def _peer_id_body(request: web.Request) -> str:
     return body
 
 
+def reject_unknown_query(request: web.Request, *allowed: str) -> None:
+    """A 400 bad_query naming the query parameters a route does not take, and those it does."""
+    unknown = set(request.query) - set(allowed)
+    if unknown:
+        raise ApiError(400, "bad_query",
+                       f"unknown query parameter(s) {', '.join(sorted(unknown))}; use {', '.join(allowed)}")
+
+
 async def cryptarchia_info(request: web.Request) -> web.Response:
     return web.json_response(_node(request).consensus_info())
 
 
 async def cryptarchia_headers(request: web.Request) -> web.Response:
-    unknown = set(request.query) - {"from", "to"}
-    if unknown:
-        raise ApiError(400, "bad_query", f"unknown query parameter(s) {', '.join(sorted(unknown))}; use from, to")
+    reject_unknown_query(request, "from", "to")
     ids = {key: parse_header_id(request.query[key], key) if request.query.get(key) else None for key in ("from", "to")}
     try:
         return web.json_response(_node(request).header_ids(ids["from"], ids["to"]))

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from nomos_node.api.base import NODE_KEY, parse_header_id
+from nomos_node.api.base import NODE_KEY, parse_header_id, reject_unknown_query
 from nomos_node.api.errors import ApiError, read_json
 from nomos_node.api.view import NodeView
 from nomos_node.codec import HexError, normalize_hex
@@ -67,9 +67,7 @@ async def mantle_metrics(request: web.Request) -> web.Response:
 
 
 async def notes(request: web.Request) -> web.Response:
-    unknown = set(request.query) - {"pk", "limit"}
-    if unknown:
-        raise ApiError(400, "bad_query", f"unknown query parameter(s) {', '.join(sorted(unknown))}; use pk, limit")
+    reject_unknown_query(request, "pk", "limit")
     pk = parse_header_id(request.query.get("pk", ""), "pk")
     limit_text = request.query.get("limit", str(MAX_NOTES))
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_NOTES:
