@@ -117,7 +117,23 @@ class RunConsole:
             self.rich.print(f"[bold {'green' if report.passed else 'red'}]{report.verdict}[/]")
         else:
             self.line(report.verdict)
+        self.triage(report)
         self.line(f"run directory: {run_dir}")
+        if (run_dir / "report.html").is_file():
+            self.line(f"report: {run_dir / 'report.html'}")
+
+    def triage(self, report: RunReport) -> None:
+        """The failure category, and the next step to take (observe/triage.py)."""
+        if report.triage is None:
+            return
+        head = f"triage: {report.triage.category.replace('_', ' ')}"
+        self.rich.print(f"[bold yellow]{head}[/]" if self.fancy else head, markup=self.fancy)
+        self.rich.print(f"  next step: {report.triage.next_step}", markup=False)
+        for node in report.triage.details.get("nodes", []):
+            if node.get("log_tail"):
+                self.rich.print(f"  last lines of {node['node']}:", markup=False)
+                for tail_line in str(node["log_tail"]).splitlines()[-5:]:
+                    self.rich.print(f"    {tail_line}", markup=False)
 
     def _verdict_cell(self, passed: bool) -> str:
         text = "PASS" if passed else "FAIL"

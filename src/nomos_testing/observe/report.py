@@ -108,6 +108,17 @@ class BlockFeedStats(_Model):
     per_node: dict[str, FeedNodeErrors] = Field(default_factory=dict)
 
 
+class Triage(_Model):
+    """Why a run did not pass, in one category, with the next step to take (docs/report.md, Failure triage)."""
+
+    category: str = Field(description="prerequisite_missing, invalid_input, deployment_failed, readiness_timeout, "
+                                      "node_crashed, workload_failed, expectation_failed, interrupted, "
+                                      "internal_error")
+    summary: str
+    next_step: str
+    details: dict[str, Any] = Field(default_factory=dict, description="the facts that decided it, per category")
+
+
 class RunReport(_Model):
     """Verdict and figures of one run. The first keys are the documented contract (docs/report.md)."""
 
@@ -136,6 +147,8 @@ class RunReport(_Model):
     schema_version: int = SCHEMA_VERSION
     faults: list[FaultRecord] = Field(default_factory=list, description="every fault a nemesis scheduled, "
                                                                          "with when and how it was applied")
+    triage: Triage | None = Field(default=None,
+                                  description="why the run did not pass and what to do next (null: passed)")
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

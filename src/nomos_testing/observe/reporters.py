@@ -119,6 +119,7 @@ class ConsoleReporter(Reporter):
             target.console.summary(report, target.run_dir)
         else:
             target.console.error(report.verdict)
+            target.console.triage(report)
         return []
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nomos_testing import settings
-from nomos_testing.errors import DeploymentError, ReadinessError
+from nomos_testing.errors import NodeCrashedError, NotReadyNode, ReadinessError
 from nomos_testing.nodes.client import NodeApiError, NodeClient
 from nomos_testing.observe.events import EventSink, record_event
 from nomos_testing.params import Source, check_value
@@ -70,11 +70,16 @@ class NodeProgress:
                 return False
         return True
 
-    def diagnostic(self) -> str:
+    def not_ready(self) -> NotReadyNode:
+        """The first probe the node does not pass, and what it saw."""
         failing = next((p for p in self.probes if not (p.name in self.samples and p.is_ready(self.samples[p.name]))),
                        self.probes[0])
-        text = f"{self.endpoint.name}: {failing.diagnostic(self.samples.get(failing.name))}"
-        return text + (f"; last error: {self.last_error}" if self.last_error else "")
+        return NotReadyNode(self.endpoint.name, failing.name, failing.diagnostic(self.samples.get(failing.name)),
+                            self.last_error)
+
+    def diagnostic(self) -> str:
+        facts = self.not_ready()
+        return f"{facts.node}: {facts.seen}" + (f"; last error: {facts.last_error}" if facts.last_error else "")
 
 
 async def wait_ready(
@@ -110,13 +115,15 @@ async def wait_ready(
     finally:
         await asyncio.gather(*(client.close() for client in clients.values()), return_exceptions=True)
     await _fail_if_crashed(cluster, events)
-    not_ready = [p.diagnostic() for p in progress.values() if p.ready_s is None]
+    stuck = [p for p in progress.values() if p.ready_s is None]
+    not_ready = [p.diagnostic() for p in stuck]
     record_event(events, "readiness.timeout", nodes=not_ready, timeout_s=limits.total_s)
     summary = f"{len(not_ready)} of {len(progress)} node(s) not ready after {limits.total_s:g} s"
     raise ReadinessError(
         summary + ":\n  " + "\n  ".join(not_ready),
         "see each node's log in the run directory's logs/; on a slow machine set SLOW_TEST_ENV=true "
         "or raise NOMOS_TESTS_READINESS_TIMEOUT",
+        not_ready=[p.not_ready() for p in stuck], timeout_s=limits.total_s,
     )
 
 
@@ -126,6 +133,7 @@ async def _fail_if_crashed(cluster: Cluster, events: EventSink | None) -> None:
         for name, reason in crashed.items():
             record_event(events, "node.crashed", node=name, reason=reason)
         details = "\n".join(f"{name}: {reason}" for name, reason in sorted(crashed.items()))
-        raise DeploymentError(f"{len(crashed)} node(s) exited during readiness:\n{details}",
-                              "read the log tail above; `nomos-node CONFIG` prints config errors on its own")
+        raise NodeCrashedError(f"{len(crashed)} node(s) exited during readiness:\n{details}",
+                               "read the log tail above; `nomos-node CONFIG` prints config errors on its own",
+                               crashed=crashed)
 

@@ -17,6 +17,7 @@ from nomos_testing.errors import (
     EXIT_PASSED,
     EXIT_SETUP_ERROR,
     FrameworkError,
+    InternalError,
 )
 from nomos_testing.expectations.base import Expectation, Outcome
 from nomos_testing.observe.block_feed import BlockFeed
@@ -32,6 +33,7 @@ from nomos_testing.observe.report import (
     WorkloadResult,
 )
 from nomos_testing.observe.reporters import ReportTarget, publish
+from nomos_testing.observe.triage import triage
 from nomos_testing.plugins import Registries, default_registries
 from nomos_testing.preflight import preflight_checks, require
 from nomos_testing.runners.base import Deployer, NodeEndpoint
@@ -79,6 +81,7 @@ class ScenarioRun:
         self.workload_results: list[WorkloadResult] = []
         self.workloads: list[Workload] = []
         self.evaluated = False
+        self.crashed: dict[str, str] = {}  # nodes that exited on their own during the window: name -> how
 
     async def run(self) -> RunResult:
         error: FrameworkError | None = None
@@ -109,7 +112,7 @@ class ScenarioRun:
             if task is not None:
                 task.uncancel()
         except Exception as exc:  # a bug or an unexpected failure: torn down by the run core, reported here
-            error = FrameworkError(f"{type(exc).__name__}: {exc}", "this is a framework bug; see events.jsonl")
+            error = InternalError(f"{type(exc).__name__}: {exc}", "this is a framework bug; see events.jsonl")
             self.console.error(f"unexpected {type(exc).__name__}: {exc}")
         return self._finish(error, interrupted)
 
@@ -229,6 +232,7 @@ class ScenarioRun:
             for name, reason in (await self.deployment.cluster.crashed()).items():
                 if name not in reported:
                     reported.add(name)
+                    self.crashed.setdefault(name, reason)
                     self.events.emit("node.crashed", node=name, reason=reason)
                     self.console.error(f"{name} exited: {reason.splitlines()[0]}")
 
@@ -284,6 +288,7 @@ class ScenarioRun:
             interrupted_during=self.clock.interrupted_in if interrupted else None,
             faults=[record for workload in self.workloads for record in workload.faults_applied()],
         )
+        report.triage = triage(report, error, self.crashed)
         if self.events is not None:
             self.events.emit("run.end", exit_code=exit_code, verdict=verdict)
             self.events.close()

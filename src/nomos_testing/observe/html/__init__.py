@@ -1,0 +1,1 @@
+"""The HTML report (`report.html`): a self-contained page per run directory (docs/report.md)."""
