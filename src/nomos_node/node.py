@@ -33,8 +33,9 @@ from nomos_node.ledger.mempool import Added, Mempool
 from nomos_node.logs import event
 from nomos_node.metrics import NodeMetrics
 from nomos_node.network import NetworkService
+from nomos_node.network.chain_source import ChainSyncSource
 from nomos_node.network.identity import LocalIdentity
-from nomos_node.network.sync import ChainSync, TipSummary
+from nomos_node.network.sync import ChainSync, ImportOutcome
 from nomos_node.storage import BlockStore, StoreError
 
 log = logging.getLogger("nomos_node.node")
@@ -98,7 +99,7 @@ class Node:
             on_peers_changed=self.metrics.peers.set,
             on_peer_connected=self._on_peer_connected,
         )
-        self.sync = ChainSync(self.network, self, self._import_from_peer)
+        self.sync = ChainSync(self.network, ChainSyncSource(self.chain), self._import_from_peer)
         self.network.register_topic(BLOCKS_TOPIC, self._on_block_gossip)
         self.mempool = Mempool(self.chain.ledger, config.mempool.max_pending)
         self.network.register_topic(TRANSACTIONS_TOPIC, self._on_transaction_gossip)
@@ -147,10 +148,11 @@ class Node:
         await self.network.stop()
         await self.api.stop()
         await self.testing_api.stop()
+        self.chain.record_activity()
         self.store.close()
         event(log, logging.INFO, "node stopped", height=self.chain.height, tip=self.chain.tip.id)
 
-    # -- NodeView (HTTP API) and SyncSource -----------------------------------------------------------------
+    # -- NodeView (HTTP API) ----------------------------------------------------------------------------------
     def consensus_info(self) -> dict[str, Any]:
         return self.chain.info()
 
@@ -163,26 +165,6 @@ class Node:
     def block_json(self, block_id: str) -> dict[str, Any] | None:
         block = self.chain.get_block(block_id)
         return None if block is None else block.to_json()
-
-    def tip_summary(self) -> TipSummary:
-        tip = self.chain.tip
-        return TipSummary(tip.id, tip.height, tip.slot, tip.header.leader.vrf_output)
-
-    def prefers(self, theirs: TipSummary) -> bool:
-        ours = self.tip_summary()
-        if theirs.height != ours.height:
-            return theirs.height > ours.height
-        return theirs.id not in self.chain and (theirs.vrf_output, theirs.id) < (ours.vrf_output, ours.id)
-
-    def has_block(self, block_id: str) -> bool:
-        return block_id in self.chain
-
-    def locator(self) -> list[str]:
-        return self.chain.locator()
-
-    def blocks_towards(self, locator: list[str], target: str | None, limit: int) -> list[dict[str, Any]]:
-        target_id = self.chain.tip.id if target is None else target
-        return [block.to_json() for block in self.chain.blocks_towards(locator, target_id, limit)]
 
     # -- transactions (HTTP API and gossip) ---------------------------------------------------------------------
     async def submit_transaction(self, document: Any) -> Added:
@@ -315,9 +297,9 @@ class Node:
             self.sync.request_sync(peer_id, "orphan", target=result.block_id)
         return result is not None and result.imported
 
-    async def _import_from_peer(self, document: dict[str, Any], peer_id: str) -> bool:
+    async def _import_from_peer(self, document: dict[str, Any], peer_id: str) -> ImportOutcome:
         result = self._import_json(document, peer_id, source="sync")
-        return result is not None and result.status in ("imported", "duplicate")
+        return "rejected" if result is None else result.status
 
     def _import_json(self, document: Any, peer_id: str, source: str) -> ImportResult | None:
         try:
@@ -350,8 +332,9 @@ class Node:
         elif result.status == "rejected":
             reason = str(result.reason)
             self.metrics.blocks_rejected.labels(reason=reason).inc()
-            event(consensus_log, logging.WARNING, "block rejected", id=block.id, reason=reason, slot=block.slot,
-                  source=source, peer=peer, detail=result.detail)
+            # A block the chain already remembered as rejected was logged when it was first refused.
+            event(consensus_log, logging.DEBUG if result.remembered else logging.WARNING, "block rejected",
+                  id=block.id, reason=reason, slot=block.slot, source=source, peer=peer, detail=result.detail)
         return result
 
     def _on_peer_connected(self, peer_id: str) -> None:

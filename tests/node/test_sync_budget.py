@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from nomos_node.network.framing import MAX_FRAME_BYTES, encode_frame
-from nomos_node.network.sync import MAX_BLOCKS_PER_REQUEST, METHOD_BLOCKS, ChainSync
+from nomos_node.network.sync import MAX_BLOCKS_PER_REQUEST, METHOD_ANCESTORS, METHOD_BLOCKS_FROM_SLOT, ChainSync
 
 TX = {"fee": 1, "inputs": ["ab" * 32], "ops": [], "outputs": [{"pk": "cd" * 32, "value": 700},
                                                                {"pk": "ef" * 32, "value": 299}],
@@ -25,8 +25,11 @@ class _Source:
     def __init__(self, blocks: list[dict[str, Any]]) -> None:
         self.blocks = blocks
 
-    def blocks_towards(self, locator: list[str], target: str | None, limit: int) -> list[dict[str, Any]]:
+    def blocks_from_slot(self, slot: int, after: str | None, limit: int) -> list[dict[str, Any]]:
         return self.blocks[:limit]
+
+    def ancestors(self, block_id: str, limit: int) -> list[dict[str, Any]]:
+        return list(reversed(self.blocks))[:limit]
 
 
 def _block(height: int, n_txs: int) -> dict[str, Any]:
@@ -34,11 +37,16 @@ def _block(height: int, n_txs: int) -> dict[str, Any]:
 
 
 async def _serve(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `blocks_from_slot` answer (checking the `ancestors` answer is bounded the same way)."""
     network = _Network()
     ChainSync(network, _Source(blocks), None)  # type: ignore[arg-type]
-    answer: list[dict[str, Any]] = await network.methods[METHOD_BLOCKS](
-        {"locator": [], "limit": MAX_BLOCKS_PER_REQUEST}, "peer")
-    return answer
+    answer: dict[str, Any] = await network.methods[METHOD_BLOCKS_FROM_SLOT](
+        {"slot": 0, "after": None, "limit": MAX_BLOCKS_PER_REQUEST}, "peer")
+    assert answer["more"] == (len(answer["blocks"]) < len(blocks))
+    backwards: dict[str, Any] = await network.methods[METHOD_ANCESTORS]({"id": "ab" * 32, "limit": 64}, "peer")
+    assert backwards["blocks"] and len(encode_frame({"type": "resp", "id": 1, "result": backwards})) <= MAX_FRAME_BYTES
+    served: list[dict[str, Any]] = answer["blocks"]
+    return served
 
 
 async def test_an_answer_of_full_blocks_fits_in_one_frame() -> None:

@@ -6,6 +6,7 @@ run elsewhere.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,6 +37,7 @@ from nomos_node.consensus.epoch import (
 from nomos_node.consensus.leader import LeaderTicket
 from nomos_node.consensus.lottery import wins
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS, pol_accepted
+from nomos_node.consensus.rejections import RejectedBlocks
 from nomos_node.consensus.vrf import vrf_evaluate, vrf_verify
 from nomos_node.crypto.keys import NodeKeys
 from nomos_node.ledger import BlockDiff, Ledger, LedgerError, LedgerMove, Transaction
@@ -60,6 +62,7 @@ class RejectReason(StrEnum):
     MISSING_POL = "missing_pol"
     BAD_POL = "bad_pol"
     BAD_TRANSACTION = "bad_transaction"  # a transaction not valid on the block's branch (detail names it)
+    INVALID_PARENT = "invalid_parent"  # the parent was rejected (remembered): refused without re-validation
 
 
 class UnknownBlockError(KeyError):
@@ -77,6 +80,7 @@ class ImportResult:
     reorg_depth: int = 0  # blocks rolled back from the old tip when the tip moved to another branch
     lib_changed: bool = False
     connected: tuple[ImportResult, ...] = ()  # cached orphans that this block made importable
+    remembered: bool = False  # refused from the memory of rejected blocks, without re-validation
 
     @property
     def imported(self) -> bool:
@@ -137,6 +141,7 @@ class Chain:
         self._canonical: list[str] = [self.genesis_id]  # index = height, along the current tip's branch
         self._lib_id = self.genesis_id
         self._orphans: OrderedDict[str, Block] = OrderedDict()
+        self.rejected = RejectedBlocks()
         self._epochs = EpochTracker(self.schedule, self.genesis_id, self.stake, self._position)
         self.ledger = Ledger(self.genesis_id, genesis.wallet_notes)
         self._ledger_moves: list[LedgerMove] = []
@@ -262,6 +267,21 @@ class Chain:
         end = min(self.height, start_height + limit)
         return [self._entries[self._canonical[h]].block for h in range(start_height + 1, end + 1)]
 
+    def blocks_from_slot(self, slot: int, limit: int, after: str | None = None) -> list[Block]:
+        """Blocks held on every branch (not genesis, not cached orphans) in (slot, id) order: those with a slot
+        ``>= slot``, or with ``after`` those after the position (``slot``, ``after``); at most ``limit``.
+
+        Serves sync's range requests (the specification's ``blocks_by_slot``). A child's slot is above its
+        parent's, so parents come first. One pass over the held blocks per call.
+        """
+        if limit <= 0:
+            return []
+        position = (slot, after or "")
+        chosen = heapq.nsmallest(limit, (
+            (entry.block.slot, block_id) for block_id, entry in self._entries.items()
+            if entry.block.slot >= slot and (entry.block.slot, block_id) > position and block_id != self.genesis_id))
+        return [self._entries[block_id].block for _, block_id in chosen]
+
     # ------------------------------------------------------------------ mode
 
     def tick(self, now: float | None = None) -> bool:
@@ -304,6 +324,15 @@ class Chain:
     def _import_one(self, block: Block, now: float | None) -> ImportResult:
         if block.id in self._entries:
             return ImportResult(block.id, "duplicate")
+        remembered = self._remembered_rejection(block)
+        if remembered is not None:
+            return remembered
+        result = self._validate_and_import(block, now)
+        if result.status == "rejected" and result.reason is not None:
+            self._remember_rejection(block.id, result.reason, result.detail)
+        return result
+
+    def _validate_and_import(self, block: Block, now: float | None) -> ImportResult:
         if block.parent == ZERO_ID or block.height == 0:
             return ImportResult(block.id, "rejected", RejectReason.FOREIGN_GENESIS)
         reason = self._check_standalone(block, now)
@@ -393,6 +422,28 @@ class Chain:
                 if result.imported:
                     pending.append(orphan.id)
         return results
+
+    def _remembered_rejection(self, block: Block) -> ImportResult | None:
+        """The refusal of a block the memory of rejected blocks already condemns: its own id, or its parent's."""
+        known = self.rejected.get(block.id)
+        if known is not None:
+            return ImportResult(block.id, "rejected", RejectReason(known.reason), detail=known.detail, remembered=True)
+        parent = self.rejected.get(block.parent)
+        if parent is None or block.header.compute_id() != block.id:  # a forged id is left to validation (bad_id)
+            return None
+        detail = f"parent {block.parent} was rejected: {parent.reason}"
+        self._remember_rejection(block.id, RejectReason.INVALID_PARENT, detail)
+        return ImportResult(block.id, "rejected", RejectReason.INVALID_PARENT, detail=detail)
+
+    def _remember_rejection(self, block_id: str, reason: RejectReason, detail: str | None) -> None:
+        """Remember a permanent rejection; cached orphans below the block are dropped and remembered too."""
+        pending = [block_id] if self.rejected.remember(block_id, reason, detail) else []
+        while pending:
+            parent_id = pending.pop()
+            for orphan in [o for o in self._orphans.values() if o.parent == parent_id]:
+                del self._orphans[orphan.id]
+                self.rejected.remember(orphan.id, RejectReason.INVALID_PARENT, f"parent {parent_id} was rejected")
+                pending.append(orphan.id)
 
     def _remember_orphan(self, block: Block) -> None:
         self._orphans[block.id] = block

@@ -1,21 +1,27 @@
-"""Chain sync over request/response: `tip` and `blocks` (a branch after a locator, oldest first).
+"""Chain sync as the specification's `cryptarchia/sync.py` defines it, over request/response.
 
-Triggers: a new connection (start-up catch-up), an orphan (unknown parent) and a periodic tip comparison.
-A catch-up fetches the peer's tip branch when fork choice prefers it (longer, or as long with a lower VRF
-output); an orphan fetches the branch ending at the orphan from the peer that relayed it, whatever the two
-tips' heights (the orphan may sit on a branch that is not the peer's best). One worker per peer drains that
-peer's queued targets; a worker pulls batches until the target is reached or the peer has nothing newer.
+Requests (served to every peer): `tip` (the peer's tip id, height, slot), `blocks_from_slot` (every block the
+peer holds, all branches, from a slot on, in (slot, id) order, so parents first: the specification's
+`blocks_by_slot`) and `ancestors` (a block and its ancestors, newest first: `fetch_chain_backward`). Every answer
+holds at most 64 blocks and 4 MiB of JSON, and at least one block when there is one.
+
+A sync session (`sync`): ask the peers' tips; from each group of peers with the same tip ahead of ours by slot,
+fetch every block from our tip's slot on and import it; blocks whose parent is unknown are orphans, whose fork is
+then backfilled (`backfill_fork`): the ancestors are fetched backwards from the peer until a block we hold (or
+have rejected) and imported oldest first. Rejected blocks are remembered by the chain (a bounded memory), and
+their descendants are refused without re-validation. Rounds repeat while they import something new (peers' tips
+move during a sync). Triggers: a new connection, a periodic tick, and an orphan from gossip (backfilled from the
+peer that relayed it). One worker runs the sessions, one at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeGuard
 
 from nomos_node.logs import event
 from nomos_node.network.framing import MAX_FRAME_BYTES
@@ -24,14 +30,24 @@ from nomos_node.network.service import NetworkService, RequestFailed, RequestRej
 log = logging.getLogger("nomos_node.network")
 
 METHOD_TIP = "tip"
-METHOD_BLOCKS = "blocks"
+METHOD_BLOCKS_FROM_SLOT = "blocks_from_slot"
+METHOD_ANCESTORS = "ancestors"
 MAX_BLOCKS_PER_REQUEST = 64
 # The blocks of one answer stop at this many bytes of JSON (the peer asks again after the last one); one block
 # alone always fits a frame (at most 1024 transactions of at most 4096 bytes).
 MAX_ANSWER_BYTES = MAX_FRAME_BYTES // 2
-MAX_LOCATOR_LENGTH = 64
-MAX_QUEUED_TARGETS = 16
-MAX_ROUNDS_PER_TARGET = 1024  # 64 Ki blocks: a bound against a peer that keeps answering without progress
+MAX_PAGES_PER_RANGE = 1024  # 64 Ki blocks from one group of peers per round
+MAX_BACKFILL_BLOCKS = 1024  # the longest fork suffix held in memory while its ancestors are fetched
+MAX_BACKFILL_BYTES = 64 * 1024 * 1024
+MAX_ORPHANS_PER_ROUND = 64
+MAX_ROUNDS_PER_SESSION = 32
+MAX_QUEUED_BACKFILLS = 16
+TIP_TIMEOUT_S = 3.0
+MAX_ID_LENGTH = 128
+
+ImportOutcome = Literal["imported", "duplicate", "orphan", "rejected"]
+BlockImporter = Callable[[dict[str, Any], str], Awaitable[ImportOutcome]]
+"""(block JSON, from peer) → what the chain did with it (a malformed block is "rejected")."""
 
 
 @dataclass(frozen=True)
@@ -66,17 +82,41 @@ class SyncSource(Protocol):
 
     def has_block(self, block_id: str) -> bool: ...
 
-    def locator(self) -> list[str]:
-        """Ids of our chain, newest first, dense near the tip then exponentially sparse, ending at genesis."""
+    def is_rejected(self, block_id: str) -> bool:
+        """True when the chain remembers `block_id` as rejected."""
 
-    def blocks_towards(self, locator: list[str], target: str | None, limit: int) -> list[dict[str, Any]]:
-        """Blocks of `target`'s branch (default our tip's) after the newest locator id on it, oldest first."""
+    def blocks_from_slot(self, slot: int, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Held blocks of every branch in (slot, id) order from `slot` on (after (slot, `after`) when given)."""
+
+    def ancestors(self, block_id: str, limit: int) -> list[dict[str, Any]]:
+        """`block_id` and its ancestors, newest first; empty when unknown."""
 
 
-BlockImporter = Callable[[dict[str, Any], str], Awaitable[bool]]
-"""(block JSON, from peer) → True when the chain grew or already had it, False when rejected."""
+class MalformedAnswer(Exception):
+    """A peer answered a sync request with something that is not a valid answer."""
 
-TIP = ""  # queue entry: catch up with the peer's tip
+
+@dataclass
+class SessionStats:
+    imported: int = 0
+    rejected: int = 0
+    orphans: int = 0
+    fetched: int = 0
+
+    def count(self, outcome: ImportOutcome) -> None:
+        self.fetched += 1
+        if outcome == "imported":
+            self.imported += 1
+        elif outcome == "rejected":
+            self.rejected += 1
+        elif outcome == "orphan":
+            self.orphans += 1
+
+
+@dataclass
+class _Pending:
+    peers: dict[str, str] = field(default_factory=dict)  # peer → reason
+    backfills: dict[tuple[str, str], str] = field(default_factory=dict)  # (peer, block id) → reason
 
 
 class ChainSync:
@@ -84,104 +124,229 @@ class ChainSync:
         self._network = network
         self._source = source
         self._import = import_block
-        self._running: dict[str, asyncio.Task[None]] = {}
-        self._queues: dict[str, dict[str, str]] = {}  # peer → {target (TIP for the tip): reason}, insertion order
+        self._pending = _Pending()
+        self._worker_task: asyncio.Task[None] | None = None
         network.register_method(METHOD_TIP, self._serve_tip)
-        network.register_method(METHOD_BLOCKS, self._serve_blocks)
+        network.register_method(METHOD_BLOCKS_FROM_SLOT, self._serve_blocks_from_slot)
+        network.register_method(METHOD_ANCESTORS, self._serve_ancestors)
 
+    # -- serving ------------------------------------------------------------------------------------------
     async def _serve_tip(self, params: Any, peer_id: str) -> dict[str, Any]:
         return self._source.tip_summary().to_json()
 
-    async def _serve_blocks(self, params: Any, peer_id: str) -> list[dict[str, Any]]:
-        if not isinstance(params, dict) or not isinstance(params.get("locator"), list):
-            raise RequestRejected("blocks: expected {locator: [ids], limit, target?}")
-        locator = [item for item in params["locator"][:MAX_LOCATOR_LENGTH] if isinstance(item, str)]
-        limit = params.get("limit", MAX_BLOCKS_PER_REQUEST)
-        limit = min(limit, MAX_BLOCKS_PER_REQUEST) if isinstance(limit, int) and limit > 0 else MAX_BLOCKS_PER_REQUEST
-        target = params.get("target")
-        blocks = self._source.blocks_towards(locator, target if isinstance(target, str) else None, limit)
-        return _within_bytes(blocks, MAX_ANSWER_BYTES)
+    async def _serve_blocks_from_slot(self, params: Any, peer_id: str) -> dict[str, Any]:
+        if not isinstance(params, dict):
+            raise RequestRejected("blocks_from_slot: expected {slot, after?, limit?}")
+        slot, after = params.get("slot"), params.get("after")
+        if not _is_count(slot):
+            raise RequestRejected("blocks_from_slot: slot must be a non-negative integer")
+        if after is not None and not _is_id(after):
+            raise RequestRejected("blocks_from_slot: after must be a block id or null")
+        limit = _limit(params.get("limit"))
+        blocks = self._source.blocks_from_slot(slot, after, limit + 1)
+        answer = _within_bytes(blocks[:limit], MAX_ANSWER_BYTES)
+        return {"blocks": answer, "more": len(answer) < len(blocks)}
 
+    async def _serve_ancestors(self, params: Any, peer_id: str) -> dict[str, Any]:
+        if not isinstance(params, dict) or not _is_id(params.get("id")):
+            raise RequestRejected("ancestors: expected {id, limit?}")
+        blocks = self._source.ancestors(params["id"], _limit(params.get("limit")))
+        return {"blocks": _within_bytes(blocks, MAX_ANSWER_BYTES)}
+
+    # -- triggers -----------------------------------------------------------------------------------------
     def request_sync(self, peer_id: str, reason: str, target: str | None = None) -> None:
-        """Queue a catch-up with `peer_id` (or, with `target`, a fetch of the branch ending at that block)."""
-        queue = self._queues.setdefault(peer_id, {})
-        key = target or TIP
-        if key not in queue and len(queue) < MAX_QUEUED_TARGETS:
-            queue[key] = reason
-        running = self._running.get(peer_id)
-        if running is not None and not running.done():
-            return
-        task = asyncio.ensure_future(self._worker(peer_id))
-        self._running[peer_id] = task
-        task.add_done_callback(functools.partial(self._forget, peer_id))
+        """Queue a sync with `peer_id` (with `target`: a backfill of that block's fork from that peer)."""
+        if target is None:
+            self._pending.peers.setdefault(peer_id, reason)
+        elif len(self._pending.backfills) < MAX_QUEUED_BACKFILLS:
+            self._pending.backfills.setdefault((peer_id, target), reason)
+        if self._worker_task is None or self._worker_task.done():
+            self._worker_task = asyncio.ensure_future(self._worker())
 
     def request_sync_all(self, reason: str) -> None:
         for peer_id in self._network.peers():
             self.request_sync(peer_id, reason)
 
-    def _forget(self, peer_id: str, task: asyncio.Task[None]) -> None:
-        if self._running.get(peer_id) is task:
-            del self._running[peer_id]
-            if not self._queues.get(peer_id):
-                self._queues.pop(peer_id, None)
-
     async def stop(self) -> None:
-        tasks = list(self._running.values())
-        for task in tasks:
+        task = self._worker_task
+        if task is not None:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(task, return_exceptions=True)
 
-    async def _worker(self, peer_id: str) -> None:
-        queue = self._queues.setdefault(peer_id, {})
-        while queue:
-            key = next(iter(queue))
-            reason = queue.pop(key)
+    async def _worker(self) -> None:
+        while self._pending.peers or self._pending.backfills:
+            pending, self._pending = self._pending, _Pending()
             try:
-                await self._sync_target(peer_id, key or None, reason)
-            except RequestFailed as exc:
-                log.debug("sync with %s stopped: %s", peer_id, exc)
-                if peer_id not in self._network.peers():
-                    queue.clear()
+                await self.sync(pending.peers, pending.backfills)
+            except Exception:
+                log.exception("sync session failed")
 
-    async def _sync_target(self, peer_id: str, target: str | None, reason: str) -> None:
-        if target is None:
-            theirs = TipSummary.from_json(await self._network.request(peer_id, METHOD_TIP, None))
-            if theirs is None or not self._source.prefers(theirs):
-                return
-            target = theirs.id
-        fetched, newest = 0, None
+    # -- a session ----------------------------------------------------------------------------------------
+    async def sync(self, peers: dict[str, str], backfills: dict[tuple[str, str], str] | None = None) -> SessionStats:
+        """One session with `peers` (peer → reason): queued backfills, then rounds until nothing new comes."""
+        stats = SessionStats()
         try:
-            for _ in range(MAX_ROUNDS_PER_TARGET):
-                if self._source.has_block(target):
-                    return
-                # Our locator follows our tip; a branch below it would be found again, so the newest block we
-                # just fetched leads the locator and the peer continues after it.
-                locator = ([newest] if newest else []) + self._source.locator()
-                blocks = await self._network.request(peer_id, METHOD_BLOCKS, {
-                    "locator": locator[:MAX_LOCATOR_LENGTH], "target": target, "limit": MAX_BLOCKS_PER_REQUEST})
-                if not isinstance(blocks, list) or not blocks:
-                    return
-                for block in blocks:
-                    if not isinstance(block, dict) or not await self._import(block, peer_id):
-                        return
-                    fetched += 1
-                last = _block_id(blocks[-1])
-                if last is None or last == newest:
-                    return
-                newest = last
+            for (peer_id, block_id), _ in (backfills or {}).items():
+                if not self._known(block_id):
+                    await self._backfill_fork(peer_id, block_id, stats)
+            for _ in range(MAX_ROUNDS_PER_SESSION):
+                imported_before = stats.imported
+                if not await self._round(list(peers), stats) or stats.imported == imported_before:
+                    break
         finally:
-            if fetched:
-                tip = self._source.tip_summary()
-                event(log, logging.INFO, "synced", peer=peer_id, reason=reason, blocks=fetched, height=tip.height)
+            if stats.imported or stats.rejected:
+                reasons = sorted({*peers.values(), *(backfills or {}).values()})
+                event(log, logging.INFO, "synced", peer=",".join(sorted({*peers, *(p for p, _ in backfills or {})})),
+                      reason=",".join(reasons), blocks=stats.imported, rejected=stats.rejected,
+                      height=self._source.tip_summary().height)
+        return stats
+
+    async def _round(self, peers: list[str], stats: SessionStats) -> bool:
+        """Fetch from the peers ahead of our tip's slot and backfill the orphans; False when no peer is ahead."""
+        ours = self._source.tip_summary()
+        tips = await self._tips(peers)
+        groups: dict[str, list[str]] = {}
+        orphans: dict[str, tuple[int, str]] = {}  # orphan id → (slot, peer that has its fork)
+        for peer_id, tip in tips.items():
+            if self._known(tip.id):
+                continue
+            if tip.slot > ours.slot:
+                groups.setdefault(tip.id, []).append(peer_id)
+            elif self._source.prefers(tip):  # longer but not later: its fork lies below our slot
+                orphans[tip.id] = (tip.slot, peer_id)
+        if not groups and not orphans:
+            return False
+        for tip_id, group in groups.items():
+            if not self._known(tip_id):
+                await self._fetch_range(group, ours.slot, stats, orphans)
+        newest_first = sorted(orphans.items(), key=lambda item: item[1][0], reverse=True)
+        for orphan_id, (_, peer_id) in newest_first[:MAX_ORPHANS_PER_ROUND]:
+            if not self._known(orphan_id):
+                await self._backfill_fork(peer_id, orphan_id, stats)
+        return True
+
+    async def _tips(self, peers: list[str]) -> dict[str, TipSummary]:
+        answers = await asyncio.gather(
+            *(self._network.request(peer_id, METHOD_TIP, None, timeout=TIP_TIMEOUT_S) for peer_id in peers),
+            return_exceptions=True)
+        tips = {}
+        for peer_id, answer in zip(peers, answers, strict=True):
+            tip = None if isinstance(answer, BaseException) else TipSummary.from_json(answer)
+            if tip is not None:
+                tips[peer_id] = tip
+            elif isinstance(answer, RequestFailed):
+                log.debug("tip request to %s failed: %s", peer_id, answer)
+        return tips
+
+    async def _fetch_range(self, group: list[str], start_slot: int, stats: SessionStats,
+                           orphans: dict[str, tuple[int, str]]) -> None:
+        """Every block from `start_slot` on from one peer of `group` (the next one continues if it fails)."""
+        slot, after = start_slot, None
+        for peer_id in group:
+            try:
+                for _ in range(MAX_PAGES_PER_RANGE):
+                    answer = await self._network.request(peer_id, METHOD_BLOCKS_FROM_SLOT, {
+                        "slot": slot, "after": after, "limit": MAX_BLOCKS_PER_REQUEST})
+                    blocks, more = _page(answer, (slot, after or ""))
+                    for block, (block_slot, block_id) in blocks:
+                        outcome = await self._import(block, peer_id)
+                        stats.count(outcome)
+                        if outcome == "orphan":
+                            orphans[block_id] = (block_slot, peer_id)
+                        else:
+                            orphans.pop(block_id, None)
+                        slot, after = block_slot, block_id
+                    if not more:
+                        break
+                return
+            except (RequestFailed, MalformedAnswer) as exc:
+                event(log, logging.DEBUG, "range fetch stopped", peer=peer_id, error=exc)
+
+    async def _backfill_fork(self, peer_id: str, fork_tip: str, stats: SessionStats) -> None:
+        """Fetch `fork_tip` and its ancestors from `peer_id` down to a block we hold or rejected; import them."""
+        suffix: list[dict[str, Any]] = []  # newest first
+        size, wanted = 0, fork_tip
+        try:
+            while not self._known(wanted):
+                if len(suffix) >= MAX_BACKFILL_BLOCKS or size >= MAX_BACKFILL_BYTES:
+                    event(log, logging.INFO, "backfill abandoned", peer=peer_id, fork_tip=fork_tip, blocks=len(suffix))
+                    return
+                answer = await self._network.request(peer_id, METHOD_ANCESTORS, {
+                    "id": wanted, "limit": MAX_BLOCKS_PER_REQUEST})
+                chain = _ancestors(answer, wanted)
+                if not chain:
+                    return  # the peer no longer holds it (pruned): nothing to connect the fork to
+                for block, parent in chain:
+                    if self._known(wanted):
+                        break
+                    suffix.append(block)
+                    size += len(json.dumps(block, separators=(",", ":")))
+                    wanted = parent
+        except (RequestFailed, MalformedAnswer) as exc:
+            event(log, logging.DEBUG, "backfill stopped", peer=peer_id, fork_tip=fork_tip, error=exc)
+            return
+        for block in reversed(suffix):
+            outcome = await self._import(block, peer_id)
+            stats.count(outcome)
+            if outcome == "rejected" and not self._source.is_rejected(_header(block)[1]):
+                return  # refused for a reason that is not remembered: the rest would only be orphans
+
+    def _known(self, block_id: str) -> bool:
+        return self._source.has_block(block_id) or self._source.is_rejected(block_id)
 
 
-def _block_id(document: dict[str, Any]) -> str | None:
-    header = document.get("header")
-    block_id = header.get("id") if isinstance(header, dict) else None
-    return block_id if isinstance(block_id, str) else None
+# -- answers ------------------------------------------------------------------------------------------------
+def _page(answer: Any, position: tuple[int, str]) -> tuple[list[tuple[dict[str, Any], tuple[int, str]]], bool]:
+    """The blocks of a `blocks_from_slot` answer with their (slot, id), strictly after `position`, ascending."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("blocks"), list):
+        raise MalformedAnswer("blocks_from_slot: expected {blocks: [...], more}")
+    blocks = []
+    for block in answer["blocks"]:
+        block_slot, block_id, _ = _header(block)
+        if (block_slot, block_id) <= position:
+            raise MalformedAnswer("blocks_from_slot: blocks out of order")
+        position = (block_slot, block_id)
+        blocks.append((block, position))
+    return blocks, bool(answer.get("more")) and bool(blocks)
 
 
-def _within_bytes(blocks: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+def _ancestors(answer: Any, wanted: str) -> list[tuple[dict[str, Any], str]]:
+    """The blocks of an `ancestors` answer with their parents: a chain from `wanted` backwards."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("blocks"), list):
+        raise MalformedAnswer("ancestors: expected {blocks: [...]}")
+    chain = []
+    for block in answer["blocks"]:
+        _, block_id, parent = _header(block)
+        if block_id != wanted:
+            raise MalformedAnswer("ancestors: the blocks are not a chain")
+        chain.append((block, parent))
+        wanted = parent
+    return chain
+
+
+def _header(block: Any) -> tuple[int, str, str]:
+    header = block.get("header") if isinstance(block, dict) else None
+    if not isinstance(header, dict):
+        raise MalformedAnswer("a block without a header")
+    slot, block_id, parent = header.get("slot"), header.get("id"), header.get("parent")
+    if not (_is_count(slot) and _is_id(block_id) and _is_id(parent)):
+        raise MalformedAnswer("a block header without slot, id or parent")
+    return slot, block_id, parent
+
+
+def _is_count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_id(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
+
+
+def _limit(value: Any) -> int:
+    return min(value, MAX_BLOCKS_PER_REQUEST) if _is_count(value) and value > 0 else MAX_BLOCKS_PER_REQUEST
+
+
+def _within_bytes(blocks: Iterable[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
     """The longest prefix of `blocks` whose JSON is at most `budget` bytes, and at least the first block."""
     kept: list[dict[str, Any]] = []
     size = 0
