@@ -53,6 +53,11 @@ VARIABLES: tuple[Variable, ...] = (
              choices=("auto", "v2", "v1")),
     Variable("NOMOS_IMAGE_DEBIAN_MIRROR", "str", "http://deb.debian.org/debian",
              "Debian mirror debootstrap uses for the local base image (when no official base can be pulled)"),
+    Variable("NOMOS_GRAFANA_IMAGE", "str", "unset: no Grafana",
+             "compose runner: a Grafana image already in the local engine (never pulled; `docker load` it). The "
+             "stack then runs it provisioned with the run's Prometheus and the dashboards of "
+             "`assets/grafana/dashboards/`, its URL in the report (`cluster.grafana_url`); unset or not found, the "
+             "run goes on without it and says why (docs/observability.md)"),
     Variable("NOMOS_TESTNET_IMAGE_PULL_POLICY", "choice", "IfNotPresent",
              "k8s runner: `imagePullPolicy` of the node and Prometheus containers. `IfNotPresent` suits an image "
              "loaded into kind / minikube / k3d (`nomos-testing image load`); `Always` an image in a registry",

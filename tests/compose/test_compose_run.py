@@ -17,7 +17,7 @@ import yaml
 
 from nomos_testing.errors import DeploymentError
 from nomos_testing.nodes.client import NodeClient
-from nomos_testing.observe.events import EventLog
+from nomos_testing.observe.events import EventLog, read_events
 from nomos_testing.readiness import ReadinessTimeouts, wait_ready
 from nomos_testing.runners.compose.cluster import ComposeCluster
 from nomos_testing.runners.compose.compose_cli import ComposeCli
@@ -61,6 +61,7 @@ async def _prometheus_heights(prometheus_url: str) -> dict[str, float]:
 def test_smoke_scenario_passes_on_compose(images: dict[str, str], compose_cli: ComposeCli, tmp_path: Path) -> None:
     out = tmp_path / "run"
     env = {**os.environ, "POL_PROOF_DEV_MODE": "true"}
+    env.pop("NOMOS_GRAFANA_IMAGE", None)  # no Grafana: the run says so once (tests/compose/test_compose_grafana.py)
     done = subprocess.run([str(Path(sys.executable).with_name("nomos-testing")), "run", "scenarios/smoke.toml",
                            "--runner", "compose", "-t", "8", "--out", str(out)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False)
@@ -70,6 +71,10 @@ def test_smoke_scenario_passes_on_compose(images: dict[str, str], compose_cli: C
     assert report["cluster"]["compose_cli"] == f"{compose_cli.display()} {compose_cli.version}"  # the chosen one
     assert report["cluster"]["prometheus_url"].startswith("http://127.0.0.1:")
     assert "prometheus http://127.0.0.1:" in done.stderr  # the console shows where Prometheus is
+    assert done.stderr.count("Grafana skipped: NOMOS_GRAFANA_IMAGE is not set") == 1
+    assert report["cluster"]["grafana_url"] is None
+    grafana_events = [e for e in read_events(out / "events.jsonl") if e["kind"].startswith("grafana.")]
+    assert [(e["kind"], e["reason"]) for e in grafana_events] == [("grafana.skipped", "NOMOS_GRAFANA_IMAGE is not set")]
     for name in ("nomos-node-0.log", "nomos-node-1.log", "nomos-node-2.log", "nomos-executor-0.log"):
         assert "node started" in (out / "logs" / name).read_text(), f"{name} lacks the node's stdout"
     assert (out / "compose.yaml").is_file() and (out / "configs" / "executor-0.yaml").is_file()
@@ -248,4 +253,5 @@ def test_doctor_checks_pass(images: dict[str, str], compose_cli: ComposeCli) -> 
     for name in ("Docker daemon reachable", "compose CLI", "node image", "Prometheus image", "free disk",
                  "compose runner settings"):
         assert checks[name].ok, checks[name]
+    assert checks["Grafana (optional)"].required is False  # listed, never a reason for exit 2
     assert checks["compose CLI"].detail.startswith(f"{compose_cli.display()} {compose_cli.version}")

@@ -68,6 +68,9 @@ class Cluster(ABC):
         self.detached = detached
         self.torn_down = False
         self.control: NodeControl | None = None
+        # Events the deployer had to say before the run's history was open (kind, fields), e.g. an optional
+        # service skipped and why: the run core records them in events.jsonl right after deploying.
+        self.notices: list[tuple[str, dict[str, Any]]] = []
 
     def endpoint(self, name: str) -> NodeEndpoint:
         return next(node for node in self.nodes if node.name == name)

@@ -156,6 +156,8 @@ async def deployed(plan: ScenarioPlan, deployer: Deployer, run_dir: Path, run_id
     try:
         for node in cluster.nodes:
             events.emit("node.start", node=node.name, role=node.role.value, api=node.api_url)
+        for kind, fields in cluster.notices:
+            events.emit(kind, **fields)
         if cluster.control is not None:
             cluster.control.bind_events(events)
         with clock.phase("readiness_s"):

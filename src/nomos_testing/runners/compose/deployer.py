@@ -26,6 +26,7 @@ from nomos_testing.runners.compose.compose_cli import (
     probe_compose,
     to_deployment_error,
 )
+from nomos_testing.runners.compose.grafana import GRAFANA_PORT, GRAFANA_SERVICE
 from nomos_testing.runners.compose.project import (
     ComposeProject,
     ContainerState,
@@ -46,6 +47,7 @@ from nomos_testing.runners.compose.stack import (
 from nomos_testing.runners.shared import images, index
 from nomos_testing.runners.shared.control import BASIC_CAPABILITIES, NETWORK_CAPABILITIES
 from nomos_testing.runners.shared.docker import RUN_LABEL, DockerCommandError, daemon_status, image_exists, run
+from nomos_testing.runners.shared.grafana import grafana_check, grafana_choice, grafana_outcome, grafana_report
 from nomos_testing.runners.shared.netfaults.engine import unavailable_capabilities
 from nomos_testing.runners.shared.netfaults.preflight import network_faults_check
 from nomos_testing.runners.shared.owner import owner_alive, owner_token
@@ -109,7 +111,7 @@ class ComposeDeployer(Deployer):
         checks.append(self._compose_check())
         checks.append(self._settings_check())
         if reachable:
-            checks += [self._node_image_check(adapter), self._prometheus_image_check()]
+            checks += [self._node_image_check(adapter), self._prometheus_image_check(), grafana_check()]
         checks.append(self._disk_check(reachable))
         if reachable:
             checks.append(leftovers_check(self, required=False))
@@ -198,10 +200,11 @@ class ComposeDeployer(Deployer):
         node_image = adapter.image()
         node_tag = await asyncio.to_thread(node_image.ensure, images.stderr_log)
         prometheus_image = await asyncio.to_thread(images.ensure_prometheus_image)
+        grafana = await asyncio.to_thread(grafana_choice)  # never pulled: present locally, or skipped saying why
         labels = await asyncio.to_thread(node_image.labels) or {}
         spec = StackSpec(run_id=run_id, node_image=node_tag, prometheus_image=prometheus_image,
                          node_environment={**adapter.environment(), **adapter.container_environment(labels)},
-                         owner=owner_token())
+                         owner=owner_token(), grafana_image=grafana.image)
         compose_file = self.write_stack(topology, spec, run_dir)
         chain_start = self._chain_start
         project = ComposeProject(run_id, project_name(run_id), compose_file, cli)
@@ -217,6 +220,7 @@ class ComposeDeployer(Deployer):
             nodes = [NodeEndpoint(n.name, n.role, n.index, _url(self._get(containers, n.name), ports.api),
                                   _url(self._get(containers, n.name), ports.testing)) for n in topology.nodes]
             prometheus_url = _url(self._get(containers, PROMETHEUS_SERVICE), PROMETHEUS_PORT)
+            grafana_url = _url(self._get(containers, GRAFANA_SERVICE), GRAFANA_PORT) if grafana.image else None
         except (DockerCommandError, DeploymentError) as exc:
             error = exc if isinstance(exc, DeploymentError) else to_deployment_error(exc, f"compose up of run {run_id}")
             await self._abort(project, run_dir, log_names, error)
@@ -226,15 +230,17 @@ class ComposeDeployer(Deployer):
             raise
         pinned = {name: c.pinned_ports() for name, c in containers.items()}
         pinned_file = write_pinned_stack(topology, spec, run_dir, pinned)
-        print(f"  compose project {project.name}: {compose_file}\n  prometheus {prometheus_url}",
-              file=sys.stderr, flush=True)
+        print(f"  compose project {project.name}: {compose_file}\n  prometheus {prometheus_url}\n  "
+              f"{f'grafana {grafana_url}' if grafana_url else grafana.summary()}", file=sys.stderr, flush=True)
         cluster = ComposeCluster(
             run_id, run_dir, nodes, project, pinned_file, log_names, prometheus_url=prometheus_url,
             extra_report={"prometheus_url": prometheus_url, "compose_project": project.name,
                           "compose_file": str(compose_file), "compose_cli": f"{cli.display()} {cli.version}",
                           "node_image": node_tag, "prometheus_image": prometheus_image, "published_on": host,
-                          "prometheus_port_pinned": pinned_prometheus is not None},
+                          "prometheus_port_pinned": pinned_prometheus is not None,
+                          **grafana_report(grafana, grafana_url)},
             preserve=preserve)
+        cluster.notices.append(grafana_outcome(grafana, grafana_url))
         cluster.joinable(topology, spec, chain_start, pinned)
         cluster.save_state()
         return cluster

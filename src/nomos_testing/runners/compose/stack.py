@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from nomos_testing.nodes.base import NodeAdapter, NodeAddresses
+from nomos_testing.runners.compose.grafana import GRAFANA_PORT, GRAFANA_SERVICE, grafana_service, write_grafana_files
 from nomos_testing.runners.shared.docker import LABEL_PREFIX, OWNER_LABEL, RUN_LABEL
 from nomos_testing.topology.model import GeneratedTopology, NodeIdentity
 
@@ -57,6 +58,7 @@ class StackSpec:
     # literal values written into every node container's environment
     node_environment: dict[str, str] = field(default_factory=dict)
     owner: str = ""  # the framework process that started the run (runners/shared/owner.py)
+    grafana_image: str | None = None  # a local Grafana image (NOMOS_GRAFANA_IMAGE); None: no grafana service
 
     @property
     def project(self) -> str:
@@ -173,6 +175,10 @@ def compose_document(topology: GeneratedTopology, spec: StackSpec,
     }
     services[PROMETHEUS_SERVICE] = _prometheus_service(
         spec, topology, pinned_ports.get(PROMETHEUS_SERVICE, {}).get(PROMETHEUS_PORT))
+    if spec.grafana_image:
+        services[GRAFANA_SERVICE] = grafana_service(
+            spec.grafana_image, _published(GRAFANA_PORT, pinned_ports.get(GRAFANA_SERVICE, {}).get(GRAFANA_PORT)),
+            NETWORK, PROMETHEUS_SERVICE, _labels(spec, **{ROLE_LABEL: GRAFANA_SERVICE}))
     return {
         "services": services,
         "networks": {NETWORK: {"driver": "bridge", "labels": _labels(spec)}},
@@ -196,6 +202,9 @@ def write_stack(topology: GeneratedTopology, spec: StackSpec, run_dir: Path, cha
     run_dir.mkdir(parents=True, exist_ok=True)
     write_node_configs(topology, run_dir, chain_start_time)
     write_prometheus_config(topology, run_dir)
+    if spec.grafana_image:
+        scrape_interval = str(prometheus_config(topology)["global"]["scrape_interval"])
+        write_grafana_files(run_dir, PROMETHEUS_SERVICE, PROMETHEUS_PORT, scrape_interval)
     compose_file = run_dir / COMPOSE_FILE
     compose_file.write_text(render_compose(topology, spec))
     return compose_file
