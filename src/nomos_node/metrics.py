@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "NodeMetrics"]
@@ -12,6 +12,8 @@ class NodeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # process_cpu_seconds_total, process_resident_memory_bytes, …: the run report plots CPU and memory per node
+        ProcessCollector(registry=r)
         self.tip_height = Gauge("consensus_tip_height", "Height of the local tip", registry=r)
         self.lib_height = Gauge("consensus_lib_height", "Height of the last immutable block", registry=r)
         self.current_slot = Gauge("consensus_current_slot", "Current slot of the slot clock", registry=r)

@@ -46,6 +46,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("COMPOSE_RUNNER_HOST", "str", "127.0.0.1", "host address that published container ports bind to"),
     Variable("COMPOSE_RUNNER_PRESERVE", "bool", "false", "keep the compose stack after the run"),
     Variable("TEST_FRAMEWORK_PROMETHEUS_PORT", "int", "ephemeral", "host port of the compose stack's Prometheus"),
+    Variable("NOMOS_HOST_PROMETHEUS", "bool", "true",
+             "host runner: start a Prometheus process (the `prometheus` binary on PATH) scraping every node, its "
+             "data under `<run>/prometheus/`; false: none (no metrics/ in the run directory, and a scenario with a "
+             "`metric` expectation stops before deployment)"),
     Variable("NOMOS_COMPOSE_CLI", "choice", "auto",
              "compose CLI of the compose runner: `auto` (the v2 plugin `docker compose` when it works, else "
              "`docker-compose`), `v2` (`docker compose` only) or `v1` (`docker-compose` only); another value, or a "

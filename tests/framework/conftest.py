@@ -54,7 +54,7 @@ def run_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def processes_of() -> Callable[[Path], list[psutil.Process]]:
+def processes_of() -> Callable[..., list[psutil.Process]]:
     return node_processes_of
 
 

@@ -49,12 +49,15 @@ def plain_topology(validators: int, executors: int = 0, layout: Layout = Layout.
                              dials=dials_for(layout, [n.name for n in nodes]))
 
 
-def node_processes_of(run_dir: Path) -> list[psutil.Process]:
-    """Live processes whose environment says they belong to run_dir (how `clean` finds them too)."""
+def node_processes_of(run_dir: Path, with_prometheus: bool = False) -> list[psutil.Process]:
+    """Live processes whose environment says they belong to run_dir (how `clean` finds them too): the nodes,
+    and with_prometheus the host runner's Prometheus too (marked the same way, runners/host/prometheus.py)."""
     found = []
     for proc in psutil.process_iter():
         try:
-            if proc.environ().get("NOMOS_TESTING_RUN_DIR") == str(run_dir.resolve()) \
+            env = proc.environ()
+            if env.get("NOMOS_TESTING_RUN_DIR") == str(run_dir.resolve()) \
+                    and (with_prometheus or env.get("NOMOS_TESTING_NODE") != "prometheus") \
                     and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except (psutil.Error, OSError):

@@ -61,7 +61,7 @@ async def test_deploy_3_plus_1_reaches_readiness_and_teardown_leaves_nothing(
         await cluster.teardown()
         took = time.monotonic() - began
     assert took < 3.0
-    assert processes_of(run_dir) == []
+    assert processes_of(run_dir, with_prometheus=True) == []
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
     assert not (run_dir / "data" / "validator-1").exists()
     await cluster.collect_logs(run_dir / "logs")
@@ -165,7 +165,7 @@ async def test_cancelled_wait_still_tears_down(use_fake_node, topology_factory, 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert processes_of(runs_root / "int") == []
+    assert processes_of(runs_root / "int", with_prometheus=True) == []
 
 
 async def test_missing_binary_is_a_prerequisite_error(topology_factory, runs_root: Path, monkeypatch) -> None:
@@ -211,4 +211,4 @@ def test_sigint_during_readiness_leaves_no_process(use_fake_node, runs_root: Pat
     assert len(processes_of(runs_root / "sigint")) == 3
     runner.send_signal(signal.SIGINT)
     assert runner.wait(timeout=30) != 0  # KeyboardInterrupt
-    assert processes_of(runs_root / "sigint") == []
+    assert processes_of(runs_root / "sigint", with_prometheus=True) == []

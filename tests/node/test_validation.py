@@ -80,17 +80,6 @@ def test_slot_not_after_parent(setup, kit) -> None:
     assert _reason(chain, same_slot, kit.now) == RejectReason.SLOT_NOT_AFTER_PARENT
 
 
-def test_child_of_genesis_in_slot_0_is_refused(kit, node_keys) -> None:
-    """Genesis is slot 0; its first child must be in slot 1 or later, as the real node's ledger requires
-    (the specification's Python would allow slot 0: docs/consensus.md, slot-0 rule)."""
-    chain = kit.chain()
-    first = kit.next_block(chain, leaders=[0])
-    assert first.parent == chain.genesis_id and first.slot >= 1
-    in_slot_0 = _resign(first, node_keys(0), slot=0)
-    assert _reason(chain, in_slot_0, kit.now) == RejectReason.SLOT_NOT_AFTER_PARENT
-    assert chain.leadership(0, node_keys(0)) is None
-
-
 def test_wrong_height(setup, kit) -> None:
     chain, block, keys = setup
     assert _reason(chain, _resign(block, keys, height=block.height + 1), kit.now) == RejectReason.BAD_HEIGHT

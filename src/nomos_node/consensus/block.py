@@ -93,10 +93,6 @@ class Block:
     def height(self) -> int:
         return self.header.height
 
-    @property
-    def vrf_output(self) -> str:
-        return self.header.leader.vrf_output
-
     def to_json(self) -> dict[str, Any]:
         return {
             "header": self.header.to_json(),

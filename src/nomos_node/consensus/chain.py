@@ -34,10 +34,8 @@ from nomos_node.consensus.epoch import (
     genesis_nonce,
     next_ledger_nonce,
 )
-from nomos_node.consensus.fork_choice import genesis_window, maxvalid_bg, maxvalid_mc
 from nomos_node.consensus.leader import LeaderTicket
 from nomos_node.consensus.lottery import wins
-from nomos_node.consensus.modes import MODES, LastActivity, Mode, start_mode
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS, pol_accepted
 from nomos_node.consensus.rejections import RejectedBlocks
 from nomos_node.consensus.vrf import vrf_evaluate, vrf_verify
@@ -45,6 +43,7 @@ from nomos_node.crypto.keys import NodeKeys
 from nomos_node.ledger import BlockDiff, Ledger, LedgerError, LedgerMove, Transaction
 from nomos_node.storage.blocks import BlockStore, StoreError
 
+Mode = Literal["Bootstrapping", "Online"]
 ImportStatus = Literal["imported", "duplicate", "orphan", "rejected"]
 
 
@@ -88,6 +87,22 @@ class ImportResult:
         return self.status == "imported"
 
 
+def prefer(candidate: Block, current: Block) -> bool:
+    """Fork choice between two tips: the longer chain; on equal height, the lower leader VRF output.
+
+    The tie-break is what keeps connected nodes together when several leaders win the same slots: keeping
+    "our own" tip on a tie lets equally long branches grow in lockstep until they are more than k deep apart,
+    after which the split is permanent. The VRF output is unique per (key, slot, nonce), so it cannot be ground.
+    """
+    if candidate.height != current.height:
+        return candidate.height > current.height
+    return tie_break_key(candidate) < tie_break_key(current)
+
+
+def tie_break_key(block: Block) -> tuple[str, str]:
+    return block.header.leader.vrf_output, block.id
+
+
 @dataclass(frozen=True)
 class _Entry:
     block: Block
@@ -116,7 +131,6 @@ class Chain:
         self.clock = SlotClock.from_genesis(genesis)
         self.schedule = EpochSchedule.from_genesis(genesis)
         self.k = genesis.security_param
-        self.genesis_window = genesis_window(genesis.security_param, genesis.active_slot_coeff)  # s = 3·⌊k/f⌋
         self.stake = StakeDistribution.from_genesis(genesis)
         self.started_at = time.time() if started_at is None else started_at
         self.mode: Mode = "Bootstrapping"
@@ -133,9 +147,6 @@ class Chain:
         self._ledger_moves: list[LedgerMove] = []
         store.bind_genesis(self.genesis_id)
         self._restore()
-        self._last_recorded = self.started_at
-        self._resume_mode()
-        self.record_activity(self.started_at)
 
     # ------------------------------------------------------------------ views
 
@@ -274,14 +285,10 @@ class Chain:
     # ------------------------------------------------------------------ mode
 
     def tick(self, now: float | None = None) -> bool:
-        """Switch to Online once ``prolonged_bootstrap_period`` has elapsed; True when the mode changed. Records
-        the node as active every ``state_recording_interval`` seconds (the restart rule, consensus/modes.py)."""
+        """Switch to Online once ``prolonged_bootstrap_period`` has elapsed; True when the mode changed."""
         now = time.time() if now is None else now
-        if now - self._last_recorded >= self.consensus.state_recording_interval:
-            self.record_activity(now)
         if self.mode == "Bootstrapping" and now - self.started_at >= self.consensus.prolonged_bootstrap_period:
             self.switch_to_online()
-            self.record_activity(now)
             return True
         return False
 
@@ -292,24 +299,6 @@ class Chain:
         moved, pruned = self._advance_lib()
         if moved:
             self.store.commit(remove=pruned, tip=self.tip.id, lib=self._lib_id)
-
-    def record_activity(self, now: float | None = None) -> None:
-        """Store (now, mode): a restart within ``offline_grace_period`` of it resumes in that mode."""
-        self._last_recorded = time.time() if now is None else now
-        self.store.record_activity(self._last_recorded, self.mode)
-
-    def _resume_mode(self) -> None:
-        """The start mode by the real node's rule (consensus/modes.py): Online unless the LIB is genesis, the
-        config forces bootstrapping or the node was offline longer than its grace period."""
-        recorded = self.store.last_activity()
-        last = None
-        if recorded is not None and recorded[1] in MODES:
-            last = LastActivity(at=recorded[0], mode="Online" if recorded[1] == "Online" else "Bootstrapping")
-        mode = start_mode(lib_is_genesis=self._lib_id == self.genesis_id,
-                          force_bootstrap=self.consensus.force_bootstrap,
-                          offline_grace_period=self.consensus.offline_grace_period, last=last, now=self.started_at)
-        if mode == "Online":
-            self.switch_to_online()
 
     # ------------------------------------------------------------------ import
 
@@ -404,12 +393,16 @@ class Chain:
         self.ledger.add(diff)
 
         tip_changed, reorg_depth = False, 0
-        if self._fork_choice(block.id) == block.id:
+        if prefer(block, self.tip):
             lca_height = self._lca_height_with_canonical(block.id)
             reorg_depth = self.height - lca_height
-            self._set_tip(block.id, lca_height)
-            self._move_ledger()
-            tip_changed = True
+            # Online: never adopt a fork more than k deep. (Bootstrapping: plain longest chain, still above the LIB.)
+            if self.mode == "Bootstrapping" or reorg_depth <= self.k:
+                self._set_tip(block.id, lca_height)
+                self._move_ledger()
+                tip_changed = True
+            else:
+                reorg_depth = 0
         lib_moved, pruned = self._advance_lib() if tip_changed else (False, set())
         self.store.commit(add=block, remove=pruned, tip=self.tip.id, lib=self._lib_id)
         return ImportResult(
@@ -459,22 +452,6 @@ class Chain:
             self._orphans.popitem(last=False)
 
     # ------------------------------------------------------------------ fork choice, LIB, pruning
-
-    def _fork_choice(self, candidate_id: str) -> str:
-        """The tip to follow between the current tip and a new leaf: maxvalid_mc when Online, maxvalid_bg when
-        Bootstrapping (fork_choice.py); equal heights by ``consensus.tie_break``."""
-        tie_break = self.consensus.tie_break
-        if self.mode == "Online":
-            return maxvalid_mc(self.tip.id, [candidate_id], self.k, self._block_of, tie_break)
-        return maxvalid_bg(self.tip.id, [candidate_id], self.k, self.genesis_window, self._block_of, tie_break)
-
-    def _block_of(self, block_id: str) -> Block:
-        return self._entries[block_id].block
-
-    def fork_tips(self) -> list[str]:
-        """Tips of the branches held besides the canonical one (the specification's ``forks``)."""
-        tip = self.tip.id
-        return [block_id for block_id in self._entries if block_id != tip and not self._children.get(block_id)]
 
     def _lca_height_with_canonical(self, block_id: str) -> int:
         block = self._entries[block_id].block

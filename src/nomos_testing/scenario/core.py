@@ -28,6 +28,7 @@ from nomos_testing.errors import PlanError
 from nomos_testing.nodes.base import NodeAdapter
 from nomos_testing.observe.console import RunConsole
 from nomos_testing.observe.events import EventLog
+from nomos_testing.observe.metrics import save_snapshot
 from nomos_testing.plugins import Registries, default_registries
 from nomos_testing.preflight import needs_da
 from nomos_testing.readiness import ReadinessTimeouts, da_probes, default_probes, wait_ready
@@ -150,7 +151,7 @@ async def deployed(plan: ScenarioPlan, deployer: Deployer, run_dir: Path, run_id
         topology = generate_topology(plan, node_adapter(plan, registries))
         console.phase(f"deploying {plan.topology.validators} validator(s) + {plan.topology.executors} "
                       f"executor(s), {plan.topology.layout.value} layout, seed {plan.seed}")
-        started_at = time.monotonic()
+        started_at, window_start = time.monotonic(), time.time()
         cluster = await deployer.deploy(topology, run_id, run_dir)
     deployment = Deployment(plan, topology, cluster, run_id, run_dir, events)
     try:
@@ -172,7 +173,8 @@ async def deployed(plan: ScenarioPlan, deployer: Deployer, run_dir: Path, run_id
             leaving_with_error = sys.exc_info()[1] is not None
             with clock.phase("teardown_s"):
                 console.phase("tearing down")
-                _, interrupted = await finish_despite_cancellation(collect_and_tear_down(cluster, run_dir, events))
+                _, interrupted = await finish_despite_cancellation(collect_and_tear_down(cluster, run_dir, events,
+                                                                                         window_start))
             if interrupted:
                 clock.interrupted("teardown_s")
                 events.emit("run.interrupted", phase="teardown", note="teardown finished first")
@@ -182,8 +184,13 @@ async def deployed(plan: ScenarioPlan, deployer: Deployer, run_dir: Path, run_id
                     raise asyncio.CancelledError("interrupted during teardown")
 
 
-async def collect_and_tear_down(cluster: Cluster, run_dir: Path, events: EventLog) -> None:
+async def collect_and_tear_down(cluster: Cluster, run_dir: Path, events: EventLog,
+                                window_start: float | None = None) -> None:
     """Every step runs even if an earlier one fails; a failing step is recorded, not raised."""
+    if window_start is not None:  # metrics/ over the run window, while Prometheus still runs (docs/observability.md)
+        why_none = str(cluster.extra_report.get("prometheus", ""))
+        await _quietly(save_snapshot(run_dir, cluster.prometheus_url, window_start, time.time(), why_none), events,
+                       "metrics")
     await _quietly(cluster.collect_logs(run_dir / "logs"), events, "collect")
     await _quietly(cluster.teardown(), events, "teardown")
     final = cluster.intent.to_json()

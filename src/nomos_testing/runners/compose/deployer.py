@@ -52,6 +52,7 @@ from nomos_testing.runners.shared.netfaults.engine import unavailable_capabiliti
 from nomos_testing.runners.shared.netfaults.preflight import network_faults_check
 from nomos_testing.runners.shared.owner import owner_alive, owner_token
 from nomos_testing.runners.shared.preflight import leftovers_check
+from nomos_testing.runners.shared.prometheus import PROMETHEUS_CAPABILITY
 from nomos_testing.runners.shared.state import RunState, read_state, remove_state
 from nomos_testing.topology.model import GeneratedTopology, Role
 
@@ -91,7 +92,8 @@ def _url(container: ContainerState, port: int) -> str:
 
 class ComposeDeployer(Deployer):
     name: ClassVar[str] = "compose"
-    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | NETWORK_CAPABILITIES | {"pause", "join", "detach"}
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | NETWORK_CAPABILITIES | {"pause", "join", "detach",
+                                                                                          PROMETHEUS_CAPABILITY}
     # Slot 0 starts this long after the configs are written: containers take a moment to come up.
     default_chain_start_lead_s: ClassVar[float] = 2.0
     _chain_start: float = 0.0  # of the stack written last (write_stack)

@@ -16,7 +16,9 @@ from nomos_testing.runners.host.control import HostNodeControl
 from nomos_testing.runners.host.markers import remove_data_dirs
 from nomos_testing.runners.host.netfaults import HostNetworkFaults, remove_chains_now
 from nomos_testing.runners.host.process import NodeProcess, kill_now, stop_processes, tail
+from nomos_testing.runners.host.prometheus import HostPrometheus, unavailable_reason
 from nomos_testing.runners.shared.intent import IntendedState, NodeState
+from nomos_testing.runners.shared.owner import owner_token
 from nomos_testing.runners.shared.state import remove_state
 from nomos_testing.topology.model import GeneratedTopology
 
@@ -26,9 +28,11 @@ TEARDOWN_GRACE_S = 2.0
 class HostCluster(Cluster):
     def __init__(self, run_id: str, run_dir: Path, endpoints: list[NodeEndpoint], processes: list[NodeProcess],
                  log_names: dict[str, str], intent: IntendedState | None = None, detached: bool = False,
-                 block: AddressBlock | None = None) -> None:
-        super().__init__(run_id, "host", run_dir, endpoints, intent=intent, detached=detached)
+                 block: AddressBlock | None = None, prometheus: HostPrometheus | None = None) -> None:
+        super().__init__(run_id, "host", run_dir, endpoints, intent=intent, detached=detached,
+                         prometheus_url=prometheus.url if prometheus is not None else None)
         self.processes: dict[str, NodeProcess] = {p.name: p for p in processes}
+        self.prometheus = prometheus  # host/prometheus.py: not a node, stopped with them
         self.block = block  # the run's loopback block (None: a run-state from before per-node addresses)
         self.log_names = log_names  # node -> file name in logs/ (from the node adapter)
         # What adding a node needs (host/join.py); set by the deployer, not by attach
@@ -65,7 +69,7 @@ class HostCluster(Cluster):
 
     async def _stop_everything(self) -> None:
         try:
-            await stop_processes(self.processes.values(), TEARDOWN_GRACE_S)
+            await stop_processes([*self.processes.values(), *self._prometheus_process()], TEARDOWN_GRACE_S)
         finally:
             try:
                 if self.control is not None and self.control.network is not None:
@@ -77,7 +81,10 @@ class HostCluster(Cluster):
         return self.processes[name].record()
 
     def runner_state(self) -> dict[str, Any]:
-        return {"address_block": self.block.cidr} if self.block is not None else {}
+        state: dict[str, Any] = {"address_block": self.block.cidr} if self.block is not None else {}
+        if self.prometheus is not None:
+            state["prometheus"] = self.prometheus.record()
+        return state
 
     def address(self, name: str) -> str:
         """The node's own loopback address (it listens and dials there)."""
@@ -110,6 +117,35 @@ class HostCluster(Cluster):
         finally:
             self.save_state()
 
+    async def start_prometheus(self) -> None:
+        """Prometheus scraping every node, unless disabled or not installed; a Prometheus that fails to start
+        leaves the run without one (the report says why), never the run failed."""
+        reason = unavailable_reason()
+        if reason is None:
+            try:
+                self.prometheus = HostPrometheus.spawn(self.run_id, self.run_dir, owner_token(), self.nodes)
+                self.save_state()  # known to `down` / `clean` before it answers
+                await self.prometheus.wait_ready()
+            except OSError as exc:
+                reason = f"it did not start: {exc}"
+                if self.prometheus is not None:
+                    await self.prometheus.stop()
+                    self.prometheus = None
+        if self.prometheus is not None:
+            self.prometheus_url = self.prometheus.url
+            self.extra_report["prometheus_url"] = self.prometheus.url
+        else:
+            self.extra_report["prometheus"] = f"none: {reason}"
+        self.save_state()
+
+    def rescrape(self) -> None:
+        """The node set changed (a join): Prometheus scrapes the new one too."""
+        if self.prometheus is not None:
+            self.prometheus.rescrape(self.nodes)
+
+    def _prometheus_process(self) -> list[NodeProcess]:
+        return [self.prometheus.process] if self.prometheus is not None else []
+
     def start_one(self, name: str) -> None:
         """Start one node (the sequential baseline of the benchmarks starts them one at a time)."""
         self.processes[name].spawn()
@@ -121,7 +157,7 @@ class HostCluster(Cluster):
             return
         self.torn_down = True
         try:
-            kill_now(self.processes.values())
+            kill_now([*self.processes.values(), *self._prometheus_process()])
         finally:
             self._release()
             if self.block is not None:
@@ -137,6 +173,8 @@ class HostCluster(Cluster):
                     process.sockets.close()
         if not settings.keep_logs():
             remove_data_dirs(p.data_dir for p in self.processes.values())
+            if self.prometheus is not None and not self.prometheus.process.alive():
+                self.prometheus.remove_data()  # metrics/ keeps what the report needs
 
     def _unhook(self) -> None:
         if self._exit_hook:

@@ -49,7 +49,9 @@ class HostNodeControl(NodeControl):
 
     async def _join_node(self, role: Role, peers: list[str] | None,
                          in_genesis: bool) -> tuple[NodeEndpoint, dict[str, Any]]:
-        return await join_node(self.cluster, role, peers, in_genesis)
+        joined = await join_node(self.cluster, role, peers, in_genesis)
+        self.cluster.rescrape()
+        return joined
 
     async def _start_node(self, name: str) -> dict[str, Any]:
         process = self.cluster.processes[name]

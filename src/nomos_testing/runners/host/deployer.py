@@ -8,6 +8,7 @@ from typing import ClassVar
 from nomos_testing.errors import DeploymentError, PrerequisiteError
 from nomos_testing.nodes.base import NodeAdapter, default_adapter
 from nomos_testing.runners.base import Check, Deployer, Leftover, NodeEndpoint
+from nomos_testing.runners.host import prometheus
 from nomos_testing.runners.host.addresses import AddressBlock, choose_block
 from nomos_testing.runners.host.cluster import HostCluster
 from nomos_testing.runners.host.markers import (
@@ -21,6 +22,7 @@ from nomos_testing.runners.host.markers import (
 )
 from nomos_testing.runners.host.netfaults import chains_left, remove_run_chains, sweep_chains
 from nomos_testing.runners.host.process import NodeProcess, stop_processes
+from nomos_testing.runners.host.prometheus import HostPrometheus
 from nomos_testing.runners.host.sockets import NodeSockets
 from nomos_testing.runners.shared import index
 from nomos_testing.runners.shared.control import BASIC_CAPABILITIES, NETWORK_CAPABILITIES
@@ -29,6 +31,7 @@ from nomos_testing.runners.shared.netfaults.engine import unavailable_capabiliti
 from nomos_testing.runners.shared.netfaults.preflight import network_faults_check
 from nomos_testing.runners.shared.owner import owner_token
 from nomos_testing.runners.shared.preflight import leftovers_check
+from nomos_testing.runners.shared.prometheus import PROMETHEUS_CAPABILITY
 from nomos_testing.runners.shared.state import RunState, read_state, remove_state
 from nomos_testing.topology.model import GeneratedTopology, Role
 
@@ -37,12 +40,17 @@ ADOPTED_GRACE_S = 2.0
 
 class HostDeployer(Deployer):
     name: ClassVar[str] = "host"
-    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | NETWORK_CAPABILITIES | {"pause", "join", "detach"}
+    capabilities: ClassVar[frozenset[str]] = BASIC_CAPABILITIES | NETWORK_CAPABILITIES | {"pause", "join", "detach",
+                                                                                          PROMETHEUS_CAPABILITY}
     _chain_start: float = 0.0  # of the configs written last (_write_configs)
 
     @classmethod
     def unavailable_capabilities(cls) -> dict[str, str]:
-        return unavailable_capabilities()
+        missing = dict(unavailable_capabilities())
+        reason = prometheus.unavailable_reason()
+        if reason is not None:
+            missing[PROMETHEUS_CAPABILITY] = f"{reason}; {prometheus.remedy()}"
+        return missing
 
     # Preflight ---------------------------------------------------------------------------------------
 
@@ -55,6 +63,7 @@ class HostDeployer(Deployer):
             checks.append(Check(f"{found.binary} binary", found.path is not None, detail, found.remedy))
         checks.append(leftovers_check(self))
         checks.append(network_faults_check())
+        checks.append(prometheus.prometheus_check())
         return checks
 
     # Deploy ------------------------------------------------------------------------------------------
@@ -67,6 +76,11 @@ class HostDeployer(Deployer):
             cluster.teardown_now()
             raise DeploymentError(f"could not start the nodes of run {run_id}: {exc}",
                                   "check the node binaries and free disk space; run `nomos-testing doctor`") from exc
+        try:
+            await cluster.start_prometheus()  # while the nodes boot
+        except BaseException:
+            cluster.teardown_now()
+            raise
         return cluster
 
     def prepare(self, topology: GeneratedTopology, run_id: str, run_dir: Path) -> HostCluster:
@@ -134,8 +148,10 @@ class HostDeployer(Deployer):
         endpoints = [NodeEndpoint(r.name, Role(r.role), r.index, r.api_url, r.testing_url) for r in state.nodes]
         log_names = {p.name: p.log_path.name for p in processes}
         block = AddressBlock.parse(str(state.runner_state.get("address_block", "")))
+        recorded = state.runner_state.get("prometheus")
         return HostCluster(state.run_id, state.run_dir, endpoints, processes, log_names, intent=state.intent,
-                           detached=True, block=block)
+                           detached=True, block=block,
+                           prometheus=HostPrometheus.adopt(recorded) if isinstance(recorded, dict) else None)
 
     def leftovers(self, entry: index.IndexEntry) -> list[Leftover]:
         found = [Leftover(f"process {p.describe()}") for p in marked_processes(entry.path)]

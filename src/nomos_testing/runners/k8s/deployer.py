@@ -37,6 +37,7 @@ from nomos_testing.runners.shared import images, index
 from nomos_testing.runners.shared.docker import OWNER_LABEL, RUN_LABEL
 from nomos_testing.runners.shared.owner import owner_alive, owner_token
 from nomos_testing.runners.shared.preflight import leftovers_check
+from nomos_testing.runners.shared.prometheus import PROMETHEUS_CAPABILITY
 from nomos_testing.runners.shared.state import RunState, remove_state
 from nomos_testing.topology.model import GeneratedTopology, Role
 
@@ -85,7 +86,7 @@ class K8sDeployer(Deployer):
     name: ClassVar[str] = "k8s"
     # No pause (Kubernetes cannot freeze a pod), delay or loss (no NetworkPolicy can), join, or detach (the
     # port-forwards end with the process): a scenario needing one is refused before deployment.
-    capabilities: ClassVar[frozenset[str]] = CAPABILITIES
+    capabilities: ClassVar[frozenset[str]] = CAPABILITIES | {PROMETHEUS_CAPABILITY}
     # Slot 0 starts this long after the configs are written: pods are scheduled and their volumes bound first.
     default_chain_start_lead_s: ClassVar[float] = 8.0
 
