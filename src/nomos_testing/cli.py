@@ -210,8 +210,9 @@ def up(scenario: ScenarioArg = None, runner: RunnerOpt = "host", validators: Val
         console.error("interrupted; the nodes started so far were stopped")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     shown = {key: info[key] for key in ("run_id", "run_dir", "nodes")}
-    if info.get("prometheus_url"):  # compose: where the stack's Prometheus answers
-        shown["prometheus_url"] = info["prometheus_url"]
+    for url in ("prometheus_url", "grafana_url"):  # where the run's Prometheus (and compose's Grafana) answer
+        if info.get(url):
+            shown[url] = info[url]
     typer.echo(json.dumps(shown, indent=2))
     console.line(f"cluster is up; stop it with: nomos-testing down {run_id}")
 

@@ -45,7 +45,7 @@ async def bring_up(plan: ScenarioPlan, deployer: Deployer, run_dir: Path, run_id
             cluster = deployment.cluster
             cluster.detach()
             info = {"run_id": run_id, "run_dir": str(run_dir.resolve()), "runner": deployer.name,
-                    "prometheus_url": cluster.prometheus_url,
+                    "prometheus_url": cluster.prometheus_url, "grafana_url": cluster.extra_report.get("grafana_url"),
                     "nodes": [{"name": n.name, "role": n.role.value, "api": n.api_url, "testing_api": n.testing_url,
                                "ready_s": deployment.ready_s.get(n.name)} for n in cluster.nodes]}
             (run_dir / ENDPOINTS_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
