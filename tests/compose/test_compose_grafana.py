@@ -124,6 +124,8 @@ async def test_deploy_starts_grafana_and_reports_its_url(images: dict[str, str],
         assert {m["Destination"]: m["Source"] for m in inspected["Mounts"]} == {
             PROVISIONING_IN_CONTAINER: str(tmp_path / "grafana" / "provisioning"),
             DASHBOARDS_IN_CONTAINER: str(tmp_path / "grafana" / "dashboards")}
+        await cluster.collect_logs(tmp_path / "logs")
+        assert (tmp_path / "logs" / "grafana.log").read_text(), "the Grafana container's log is kept"
     finally:
         await cluster.teardown()
     assert leftovers(unique_run_id) == {}

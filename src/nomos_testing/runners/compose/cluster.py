@@ -12,6 +12,7 @@ from typing import Any
 from nomos_testing.errors import NodeControlError
 from nomos_testing.runners.base import Cluster, NodeEndpoint
 from nomos_testing.runners.compose.control import ComposeNodeControl
+from nomos_testing.runners.compose.grafana import GRAFANA_SERVICE
 from nomos_testing.runners.compose.netfaults import ComposeNetworkFaults
 from nomos_testing.runners.compose.project import UP_TIMEOUT_S, ComposeProject, ContainerState, remove_by_label
 from nomos_testing.runners.compose.stack import PROMETHEUS_SERVICE, StackSpec, add_node_to_stack, write_pinned_stack
@@ -125,8 +126,8 @@ class ComposeCluster(Cluster):
         for container in await self.project.containers():
             if container.service in self.log_names:
                 target = logs_dir / self.log_names[container.service]
-            elif container.service == PROMETHEUS_SERVICE:
-                target = logs_dir / "prometheus.log"
+            elif container.service in (PROMETHEUS_SERVICE, GRAFANA_SERVICE):
+                target = logs_dir / f"{container.service}.log"
             else:
                 continue
             earlier = self.run_dir / EARLIER_LOGS / f"{container.service}.log"
