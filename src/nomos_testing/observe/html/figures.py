@@ -145,6 +145,19 @@ def _height_at(points: list[tuple[float, float]], when: float) -> float:
     return height
 
 
+def _lib_traces(data: RunData, origin: float) -> list[dict[str, Any]]:
+    """Each node's LIB height (dashed), from the metrics snapshot's `lib` series when there is one."""
+    traces = []
+    for series in sorted((s for s in data.series if s.get("name") == "lib"), key=lambda s: str(s.get("node"))):
+        points = _thin(_steps((round(float(t) - origin, 3), float(v)) for t, v in series.get("points") or []
+                              if _number(t) is not None and _number(v) is not None))
+        if points:
+            traces.append({"type": "scatter", "mode": "lines", "name": f"LIB {series.get('node')}",
+                           "line": {"shape": "hv", "width": 1, "dash": "dash"}, "opacity": 0.7,
+                           "x": [p[0] for p in points], "y": [p[1] for p in points]})
+    return traces
+
+
 def height_timeline(data: RunData) -> Figure:
     title = "Block height per node"
     origin = data.start_time
@@ -160,6 +173,7 @@ def height_timeline(data: RunData) -> Figure:
         traces.append({"type": "scatter", "mode": "lines", "name": node, "line": {"shape": "hv", "width": 2},
                        "x": [p[0] for p in points], "y": [p[1] for p in points],
                        "hovertemplate": f"{node}<br>%{{x:.1f}} s: height %{{y}}<extra></extra>"})
+    traces += _lib_traces(data, origin)
     last_time = max((points[-1][0] for points in heights.values() if points), default=0.0)
     markers: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"x": [], "y": [], "text": []})
     for event in data.events:
@@ -198,7 +212,8 @@ def height_timeline(data: RunData) -> Figure:
                                 "yanchor": "bottom", "showarrow": False, "text": label,
                                 "font": {"size": 9, "color": "#777"}})
     layout = _layout(title, "height", shapes=shapes, annotations=annotations, height=440)
-    note = f"source: {source}; shaded bands: faults ({len(bands)}); dotted lines: phases"
+    note = (f"source: {source}{'; dashed: LIB heights from the metrics snapshot' if data.series else ''}; "
+            f"shaded bands: faults ({len(bands)}); dotted lines: phases")
     return Figure("heights", title, {"data": traces, "layout": layout}, note)
 
 
