@@ -109,6 +109,14 @@ COVERAGE: dict[tuple[str, str], Run | Mapped] = {
     ("README.md", ".venv/bin/nomos-testing down RUN_ID"): Run("test_readme_up_down_clean"),
     ("README.md", ".venv/bin/nomos-testing node RUN_ID restart validator-1"): Run("test_readme_up_down_clean"),
     ("README.md", ".venv/bin/nomos-testing plugins"): Run("test_readme_plugins"),
+    ("README.md", ".venv/bin/nomos-testing runs"):
+        Mapped(("tests/framework/test_html_report.py::test_runs_lists_newest_first_and_a_run_without_report_as_such",),
+               "lists the developer's own .runs; the test runs the command on run directories it made"),
+    ("README.md", ".venv/bin/nomos-testing report .runs/RUN_ID --open"):
+        Mapped(("tests/framework/test_html_report.py::test_report_open_uses_the_web_browser",
+                "tests/framework/test_html_browser.py::test_the_report_of_a_failing_run"),
+               "--open starts the desktop's browser; the tests run the command with the browser call recorded, "
+               "and open a report in headless Chromium"),
     ("README.md", ".venv/bin/nomos-testing clean"): Run("test_readme_up_down_clean"),
     ("docs/cli.md", "POL_PROOF_DEV_MODE=true .venv/bin/nomos-testing run scenarios/smoke.toml -v 4 -t 20 --seed 7"):
         Run("test_cli_md_run_example"),
