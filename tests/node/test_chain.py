@@ -116,15 +116,11 @@ def test_orphan_cache_is_bounded(kit) -> None:
 def test_sync_helpers(kit) -> None:
     chain = kit.chain()
     blocks = kit.extend(chain, 30)
-    locator = chain.locator()
-    assert locator[0] == chain.tip.id and locator[-1] == chain.genesis_id and len(locator) < 20
     assert [b.id for b in chain.ancestors(blocks[-1].id, 3)] == [b.id for b in reversed(blocks[-3:])]
-    behind = kit.chain()
-    for block in blocks[:10]:
-        behind.import_block(block, now=kit.now)
-    missing = chain.blocks_after(behind.locator(), limit=15)
-    assert [b.id for b in missing] == [b.id for b in blocks[10:25]]
-    assert chain.blocks_after(["f" * 64], limit=2) == blocks[:2]
+    assert chain.blocks_from_slot(0, limit=15) == blocks[:15]
+    assert chain.blocks_from_slot(blocks[9].slot, limit=3) == blocks[9:12]
+    assert chain.blocks_from_slot(blocks[9].slot, limit=3, after=blocks[9].id) == blocks[10:13]
+    assert chain.blocks_from_slot(blocks[-1].slot + 1, limit=3) == []
     assert chain.headers(blocks[5].id, blocks[2].id) == [b.id for b in reversed(blocks[2:6])]
     with pytest.raises(UnknownBlockError):
         chain.headers("ab" * 32)
@@ -156,17 +152,12 @@ def test_equal_height_tie_is_broken_the_same_way_in_any_arrival_order(kit) -> No
         assert chain.tip.id == winner.id
 
 
-def test_blocks_towards_serves_a_branch_that_is_not_canonical(kit) -> None:
+def test_blocks_from_slot_serves_every_branch_in_slot_order(kit) -> None:
     chain = kit.chain()
     main = kit.extend(chain, 6)
-    fork = [kit.next_block(chain, main[3].id, after_slot=main[-1].slot + 5, leaders=[2])]
-    assert chain.import_block(fork[0], now=kit.now).imported and not chain.is_canonical(fork[0].id)
-    behind = kit.chain()
-    for block in main[:2]:
-        behind.import_block(block, now=kit.now)
-    served = chain.blocks_towards(behind.locator(), fork[0].id, limit=64)
-    assert [b.id for b in served] == [b.id for b in (*main[2:4], fork[0])]
-    assert [b.id for b in chain.blocks_towards(behind.locator(), fork[0].id, limit=1)] == [main[2].id]
-    # A locator naming a block of the branch itself continues after it.
-    assert chain.blocks_towards([main[3].id], fork[0].id, limit=64) == fork
-    assert chain.blocks_towards(behind.locator(), "ab" * 32, limit=64) == []
+    fork = kit.next_block(chain, main[3].id, after_slot=main[4].slot, leaders=[2])
+    assert chain.import_block(fork, now=kit.now).imported and not chain.is_canonical(fork.id)
+    served = chain.blocks_from_slot(main[4].slot, limit=64)
+    assert {b.id for b in served} == {main[4].id, main[5].id, fork.id}
+    assert [(b.slot, b.id) for b in served] == sorted((b.slot, b.id) for b in served)
+    assert chain.genesis_id not in {b.id for b in chain.blocks_from_slot(0, limit=64)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -222,50 +222,6 @@ class Chain:
             blocks.append(block)
             current = None if block.id == self.genesis_id else block.parent
         return blocks
-
-    def locator(self) -> list[str]:
-        """Sparse canonical ids, tip first, spacing doubling after the first 10, always ending with genesis."""
-        ids, height, step = [], self.height, 1
-        while height > 0:
-            ids.append(self._canonical[height])
-            if len(ids) >= 10:
-                step *= 2
-            height -= step
-        ids.append(self.genesis_id)
-        return ids
-
-    def blocks_towards(self, locator: Sequence[str], target_id: str, limit: int) -> list[Block]:
-        """The blocks of ``target_id``'s branch after the newest locator id on that branch, oldest first.
-
-        Serves orphan fetching and catch-up: ``target_id`` need not be canonical (a peer relays every block it
-        imports, so it may ask for the branch of any of them). Empty when ``target_id`` is unknown.
-        """
-        if target_id not in self._entries or limit <= 0:
-            return []
-        known = set(locator)
-        branch: list[Block] = []  # the non-canonical part, newest first
-        block = self._entries[target_id].block
-        while block.id not in known and not self.is_canonical(block.id):
-            branch.append(block)
-            block = self._entries[block.parent].block
-        if block.id in known:
-            return list(reversed(branch))[:limit]
-        join_height = block.height  # the branch leaves the canonical chain here
-        start_height = max((self._entries[i].block.height for i in known
-                            if self.is_canonical(i) and self._entries[i].block.height <= join_height), default=0)
-        end = min(join_height, start_height + limit)
-        canonical = [self._entries[self._canonical[h]].block for h in range(start_height + 1, end + 1)]
-        return (canonical + list(reversed(branch)))[:limit]
-
-    def blocks_after(self, locator: Sequence[str], limit: int) -> list[Block]:
-        """Canonical blocks after the newest locator id we have on our chain, oldest first, at most ``limit``."""
-        start_height = 0
-        for block_id in locator:
-            if self.is_canonical(block_id):
-                start_height = self._entries[block_id].block.height
-                break
-        end = min(self.height, start_height + limit)
-        return [self._entries[self._canonical[h]].block for h in range(start_height + 1, end + 1)]
 
     def blocks_from_slot(self, slot: int, limit: int, after: str | None = None) -> list[Block]:
         """Blocks held on every branch (not genesis, not cached orphans) in (slot, id) order: those with a slot
