@@ -303,6 +303,8 @@ def dispersals(data: RunData) -> Figure | None:
 def metric_series(data: RunData, name: str, title: str, y_title: str, scale: float = 1.0) -> Figure:
     if not data.series:
         why = "metrics/series.jsonl is absent: the runner had no Prometheus (or the snapshot failed)"
+        if (data.run_dir / "metrics" / "series.jsonl").is_file():
+            why = "the metrics snapshot holds no series (the run ended before Prometheus scraped the nodes)"
         if data.metrics_meta and data.metrics_meta.get("errors", {}).get(name):
             why = f"the metrics snapshot could not read `{name}`: {data.metrics_meta['errors'][name]}"
         return Figure(name, title, note=why)

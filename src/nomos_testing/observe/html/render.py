@@ -122,6 +122,16 @@ def _nodes(data: RunData, report: RunReport) -> list[dict[str, Any]]:
              "config": config_file(data, n.name)} for n in report.nodes]
 
 
+def node_files(data: RunData) -> list[str]:
+    """Every file in logs/ and configs/, relative: what there is to read when no node reached the node table."""
+    found = []
+    for folder in ("logs", "configs"):
+        directory = data.run_dir / folder
+        if directory.is_dir():
+            found += sorted(f"{folder}/{path.name}" for path in directory.iterdir() if path.is_file())
+    return found
+
+
 def _plan(report: RunReport) -> dict[str, Any]:
     plan = report.plan or {}
     return {"topology": plan.get("topology"), "consensus": plan.get("consensus"), "duration": plan.get("duration"),
@@ -176,7 +186,7 @@ def render_html(data: RunData) -> str:
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "problems": sorted(data.problems.items()), "sections": _sections(data),
         "expectations": _expectations(report) if report else [],
-        "nodes": _nodes(data, report) if report else [],
+        "nodes": _nodes(data, report) if report else [], "node_files": node_files(data),
         "plan": _plan(report) if report else None,
         "rerun": rerun_commands(report.run_dir or str(data.run_dir), report.runner, report.seed, report.plan)
         if report else None,
