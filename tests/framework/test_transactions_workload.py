@@ -38,12 +38,13 @@ GENESIS_ID = "00" * 32
 class FakeLedgerNode:
     """A node client over an in-process ledger with the contract's rules; `produce()` makes a block."""
 
-    def __init__(self, name: str, wallet_notes: list[dict[str, Any]], feed: BlockFeed) -> None:
+    def __init__(self, name: str, wallet_notes: list[dict[str, Any]], feed: BlockFeed, stake: int = 0) -> None:
         self.name = name
         self.feed = feed
         self.unspent = dict(zip(txs.genesis_note_ids(wallet_notes),
                                 ({"value": n["value"], "pk": n["pk"]} for n in wallet_notes), strict=True))
-        self.genesis_supply = sum(n["value"] for n in wallet_notes)
+        self.stake = stake  # the validators' stake notes: ledger notes too, never spent here
+        self.genesis_supply = sum(n["value"] for n in wallet_notes) + stake
         self.pool: dict[str, dict[str, Any]] = {}
         self.burned = 0
         self.tip, self.height = GENESIS_ID, 0
@@ -96,7 +97,8 @@ class FakeLedgerNode:
 
     async def mantle_status(self) -> dict[str, Any]:
         return {"pending": len(self.pool), "ledger_height": self.height, "tip": self.tip,
-                "supply": sum(n["value"] for n in self.unspent.values()), "genesis_supply": self.genesis_supply,
+                "supply": sum(n["value"] for n in self.unspent.values()) + self.stake,
+                "genesis_supply": self.genesis_supply,
                 "fees_burned": self.burned, "unspent_notes": len(self.unspent)}
 
     async def block(self, header_id: str) -> dict[str, Any] | None:
@@ -109,7 +111,8 @@ def a_context(wallets: int, duration: float, tmp_path: Path) -> tuple[RunContext
                                  slot_duration=0.2, active_slot_coeff=0.9), {})
     topology = generate_topology(plan, ReferenceNodeAdapter())
     feed = BlockFeed([], None)
-    node = FakeLedgerNode("validator-0", topology.genesis["wallet_notes"], feed)
+    node = FakeLedgerNode("validator-0", topology.genesis["wallet_notes"], feed,
+                          sum(n["value"] for n in topology.genesis["stake_notes"]))
     events = EventLog(tmp_path / "events.jsonl")
     ctx = RunContext(plan=plan, topology=topology, clients={"validator-0": node}, block_feed=feed,  # type: ignore[dict-item]
                      events=events, rng=random.Random(3))
@@ -143,7 +146,8 @@ async def test_chained_spends_go_beyond_one_per_wallet_and_the_expectation_judge
     figures = outcome.figures
     assert figures["accepted"] == len(accepted) and figures["included"] == len(accepted)
     assert figures["refused"] == {"double_spend": 1} and figures["double_included"] == 0
-    assert figures["nodes"]["validator-0"]["supply"] == 500 - len(accepted)
+    assert figures["nodes"]["validator-0"]["supply"] == figures["genesis_supply"] - len(accepted)
+    assert figures["genesis_supply"] == 500 + node.stake  # wallets + the validators' stake notes
     assert figures["latency"]["count"] == len(accepted) and figures["latency"]["p95_s"] < 1.0
     events = (tmp_path / "events.jsonl").read_text().count('"kind":"tx.submit"')
     assert events == len(workload.submissions)

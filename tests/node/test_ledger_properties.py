@@ -23,7 +23,16 @@ from hypothesis import strategies as st
 from nomos_node.consensus.chain import Chain, RejectReason
 from nomos_node.ledger import Ledger, TxError, TxReason, note_id, parse_transaction
 from tests.node.conftest import NOW, ChainKit
-from tests.node.txkit import block_with, chain_genesis, genesis_note_ids, pk, transfer, tx_hash, wallet_keys
+from tests.node.txkit import (
+    block_with,
+    chain_genesis,
+    genesis_note_ids,
+    genesis_stake_note_ids,
+    pk,
+    transfer,
+    tx_hash,
+    wallet_keys,
+)
 
 N_WALLETS = 4
 GENESIS = [(w % N_WALLETS, 40 + 15 * w) for w in range(8)]
@@ -52,8 +61,10 @@ def replay(chain: Chain, block_id: str) -> Replay:
         block = chain.get_block(block.parent)
         assert block is not None
     genesis = chain.genesis.wallet_notes
-    state = Replay({nid: (n.value, n.pk) for nid, n in zip(genesis_note_ids(genesis), genesis, strict=True)},
-                   set(), 0)
+    stake = chain.genesis.stake_notes
+    notes = {nid: (n.value, n.pk) for nid, n in zip(genesis_note_ids(genesis), genesis, strict=True)}
+    notes.update((nid, (n.value, n.signing_pk)) for nid, n in zip(genesis_stake_note_ids(stake), stake, strict=True))
+    state = Replay(notes, set(), 0)
     for block in reversed(branch):
         for doc in block.transactions:
             digest = tx_hash(dict(doc))
@@ -100,7 +111,7 @@ INVALID = ("overspend", "burn", "bad_signature", "unknown_input", "double_spend"
 def draw_invalid(data: st.DataObject, model: Replay) -> tuple[dict[str, Any], TxReason] | None:
     """A transfer refused on the state ``model``, and its expected reason (None when none can be built)."""
     kind = data.draw(st.sampled_from(INVALID))
-    notes = sorted(model.utxo)
+    notes = sorted(nid for nid, (_, owner) in model.utxo.items() if owner in OWNER)  # not the stake notes
     if not notes or (kind == "double_spend" and not model.spent):
         return None
     nid = data.draw(st.sampled_from(notes))
@@ -173,7 +184,7 @@ class Run:
     def block_txs(self, model: Replay) -> list[dict[str, Any]]:
         """0..4 transactions valid together on ``model``'s state, each maybe chained on an earlier one's
         outputs, and maybe a transaction built earlier for another branch that is valid here too."""
-        utxo = dict(model.utxo)
+        utxo = {nid: note for nid, note in model.utxo.items() if note[1] in OWNER}  # not the stake notes
         txs: list[dict[str, Any]] = []
         for _ in range(self.data.draw(st.integers(0, 4))):
             reusable = [doc for doc in self.documents

@@ -34,7 +34,8 @@ def test_real_vrf_win_rate_matches_phi(node_keys, genesis_factory) -> None:
     keys = node_keys(0)
     stake, total, f = 1000, 4000, 0.9  # α = 1/4
     nonce = blake2b_256(b"test epoch nonce")
-    won = sum(wins(vrf_evaluate(keys.vrf_sk, nonce, slot).output, stake, total, f) for slot in range(N_SLOTS))
+    note = bytes(32)
+    won = sum(wins(vrf_evaluate(keys.vrf_sk, nonce, slot, note).output, stake, total, f) for slot in range(N_SLOTS))
     _within_4_sigma(won, N_SLOTS, float(phi(f, Decimal(stake) / total)))
 
 

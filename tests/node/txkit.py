@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from nomos_node.codec import canonical_json
-from nomos_node.config import GenesisConfig, WalletNote, parse_genesis
+from nomos_node.config import GenesisConfig, StakeNote, WalletNote, parse_genesis
 from nomos_node.consensus.block import Block, transaction_hash
 from nomos_node.consensus.chain import Chain
 from nomos_node.crypto.hashing import blake2b_256
 from nomos_node.crypto.keys import NodeKeys
-from nomos_node.ledger import genesis_transaction, note_id, parse_transaction
+from nomos_node.ledger import genesis_stake_transaction, genesis_transaction, note_id, parse_transaction
 from tests.node.conftest import genesis_dict, keys_for
 
 
@@ -55,6 +55,12 @@ def genesis_note_ids(wallet_notes: Sequence[WalletNote] | Sequence[dict[str, Any
     notes = [n if isinstance(n, WalletNote) else WalletNote(int(n["value"]), str(n["pk"])) for n in wallet_notes]
     digest = transaction_hash(genesis_transaction(notes))
     return [note_id(digest, i) for i in range(len(notes))]
+
+
+def genesis_stake_note_ids(stake_notes: Sequence[StakeNote]) -> list[str]:
+    """The ids of the genesis stake notes (outputs of the synthetic genesis stake transaction), in order."""
+    digest = transaction_hash(genesis_stake_transaction(stake_notes))
+    return [note_id(digest, i) for i in range(len(stake_notes))]
 
 
 def chain_genesis(values: Sequence[tuple[int, int]]) -> GenesisConfig:

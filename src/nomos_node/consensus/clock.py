@@ -66,7 +66,7 @@ class EpochSchedule:
         return epoch * self.epoch_length
 
     def nonce_snapshot_slot(self, epoch: int) -> int:
-        """The nonce of ``epoch`` is the ledger nonce of the last block with a slot before this one (epoch >= 2)."""
+        """The nonce of ``epoch`` is the ledger nonce of the last block with a slot before this one (epoch >= 1)."""
         return self.epoch_start(epoch - 1) + self.nonce_snapshot_offset
 
 

@@ -9,13 +9,14 @@ from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS, solve_pol
 
 @dataclass(frozen=True)
 class LeaderTicket:
-    """Proof that ``signing_pk``/``vrf_pk`` won ``slot`` on the branch ending at ``parent_id``."""
+    """Proof that note ``note_id`` of ``signing_pk`` (VRF key ``vrf_pk``) won ``slot`` on ``parent_id``'s branch."""
 
     slot: int
     parent_id: str
     parent_height: int
     vrf_pk: str
     signing_pk: str
+    note_id: str  # the winning note
     vrf_output: bytes
     vrf_proof: bytes
 

@@ -1,8 +1,9 @@
 """A BLS signature used as a VRF: unique (one valid signature per key and message) and publicly verifiable.
 
-proof  = sk · H_G2(epoch_nonce ‖ slot)          (compressed G2, 96 bytes)
+proof  = sk · H_G2(epoch_nonce ‖ slot ‖ note_id) (compressed G2, 96 bytes)
 output = Blake2b-256(proof)                      (the lottery ticket)
 verify: e(pk, H_G2(m)) == e(G1, proof), checked as one product of pairings.
+The note id (32 bytes) makes each note's lottery independent, as the spec's ticket over the note's commitment.
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ class VrfResult:
     proof: bytes
 
 
-def vrf_message(epoch_nonce: bytes, slot: int) -> bytes:
-    return epoch_nonce + slot.to_bytes(8, "big")
+def vrf_message(epoch_nonce: bytes, slot: int, note_id: bytes) -> bytes:
+    return epoch_nonce + slot.to_bytes(8, "big") + note_id
 
 
-def vrf_evaluate(sk: Scalar, epoch_nonce: bytes, slot: int) -> VrfResult:
-    proof = bytes((G2Point.hash_to_curve(VRF_DST, vrf_message(epoch_nonce, slot)) * sk).to_compressed_bytes())
+def vrf_evaluate(sk: Scalar, epoch_nonce: bytes, slot: int, note_id: bytes) -> VrfResult:
+    message = G2Point.hash_to_curve(VRF_DST, vrf_message(epoch_nonce, slot, note_id))
+    proof = bytes((message * sk).to_compressed_bytes())
     return VrfResult(output=blake2b_256(proof), proof=proof)
 
 
-def vrf_verify(vrf_pk: bytes, epoch_nonce: bytes, slot: int, output: bytes, proof: bytes) -> bool:
-    """True iff ``proof`` is the BLS signature of (epoch_nonce, slot) under ``vrf_pk`` and ``output`` its hash."""
+def vrf_verify(vrf_pk: bytes, epoch_nonce: bytes, slot: int, note_id: bytes, output: bytes, proof: bytes) -> bool:
+    """True iff ``proof`` is the BLS signature of (epoch_nonce, slot, note_id) under ``vrf_pk`` and ``output`` its
+    hash."""
     if len(vrf_pk) != PK_BYTES or len(proof) != PROOF_BYTES or output != blake2b_256(proof):
         return False
     try:
@@ -48,5 +51,5 @@ def vrf_verify(vrf_pk: bytes, epoch_nonce: bytes, slot: int, output: bytes, proo
         return False
     if pk == _G1_IDENTITY:  # the zero key would "sign" every message with the identity point
         return False
-    message_point = G2Point.hash_to_curve(VRF_DST, vrf_message(epoch_nonce, slot))
+    message_point = G2Point.hash_to_curve(VRF_DST, vrf_message(epoch_nonce, slot, note_id))
     return bool(GT.pairing_check([pk, _NEG_G1], [message_point, signature]))

@@ -1,4 +1,4 @@
-"""Notes {value, pk} and their ids; the genesis wallet notes as outputs of a synthetic transaction."""
+"""Notes {value, pk} and their ids; the genesis wallet and stake notes as outputs of two synthetic transactions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nomos_node.config import WalletNote
+from nomos_node.config import StakeNote, WalletNote
 from nomos_node.crypto.hashing import blake2b_256
 
 
@@ -24,3 +24,12 @@ def note_id(tx_hash: bytes, index: int) -> str:
 def genesis_transaction(wallet_notes: Sequence[WalletNote]) -> dict[str, Any]:
     """The synthetic transaction whose outputs are the genesis wallet notes (it is never in a block)."""
     return {"ops": [], "inputs": [], "outputs": [{"value": n.value, "pk": n.pk} for n in wallet_notes], "fee": 0}
+
+
+def genesis_stake_transaction(stake_notes: Sequence[StakeNote]) -> dict[str, Any]:
+    """The synthetic transaction whose outputs are the genesis stake notes, each owned by its signing key.
+
+    A separate transaction (marked ``"genesis": "stake"``) so the wallet notes keep their ids and the two sets of
+    ids can never collide."""
+    return {"genesis": "stake", "ops": [], "inputs": [], "fee": 0,
+            "outputs": [{"value": n.value, "pk": n.signing_pk} for n in stake_notes]}

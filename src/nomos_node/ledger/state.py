@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nomos_node.codec import canonical_json
-from nomos_node.config import WalletNote
+from nomos_node.config import StakeNote, WalletNote
 from nomos_node.crypto.hashing import blake2b_256
 from nomos_node.crypto.keys import verify_ed25519
-from nomos_node.ledger.notes import Note, genesis_transaction, note_id
+from nomos_node.ledger.notes import Note, genesis_stake_transaction, genesis_transaction, note_id
 from nomos_node.ledger.transaction import ZERO_MSG_ID, ChannelOp, Transaction, TxError, TxReason, parse_transaction
 
 VERIFIED_CACHE_SIZE = 65536
@@ -139,10 +139,15 @@ class _Totals:
 
 
 class Ledger:
-    def __init__(self, genesis_id: str, wallet_notes: Sequence[WalletNote]) -> None:
+    def __init__(self, genesis_id: str, wallet_notes: Sequence[WalletNote],
+                 stake_notes: Sequence[StakeNote] = ()) -> None:
         genesis_tx = genesis_transaction(wallet_notes)
         self.genesis_tx_hash = blake2b_256(canonical_json(genesis_tx))
         created = tuple((note_id(self.genesis_tx_hash, i), Note(n.value, n.pk)) for i, n in enumerate(wallet_notes))
+        if stake_notes:
+            stake_tx_hash = blake2b_256(canonical_json(genesis_stake_transaction(stake_notes)))
+            created += tuple((note_id(stake_tx_hash, i), Note(n.value, n.signing_pk))
+                             for i, n in enumerate(stake_notes))
         self.genesis_id = genesis_id
         self.genesis_supply = sum(note.value for _, note in created)
         self._utxo: dict[str, Note] = dict(created)
@@ -196,6 +201,19 @@ class Ledger:
 
     def channels(self) -> dict[str, ChannelState]:
         return dict(self._channels)
+
+    def unspent_at(self, block_id: str, nid: str) -> bool:
+        """Whether note ``nid`` exists unspent in the state after ``block_id`` (cheap at the cursor)."""
+        if block_id == self.cursor:
+            return nid in self._utxo
+        return self.view_at(block_id).note(nid) is not None
+
+    def notes_at(self, block_id: str, owned_by: Callable[[str], bool]) -> dict[str, Note]:
+        """The unspent notes after ``block_id`` whose owner key passes ``owned_by`` (one pass over the UTXO set)."""
+        view = self.view_at(block_id)
+        found = {nid: note for nid, note in self._utxo.items() if owned_by(note.pk) and nid not in view.utxo}
+        found.update((nid, note) for nid, note in view.utxo.items() if note is not None and owned_by(note.pk))
+        return found
 
     def view(self) -> StateView:
         """A scratch view of the canonical state (the mempool's pending transactions live in one)."""

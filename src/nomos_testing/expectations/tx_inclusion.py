@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +101,7 @@ class TxInclusion(Expectation):
             if s.get("accepted") and (cooldown is None or float(s["sent_at"]) < cooldown):
                 accepted.setdefault(str(s["tx"]), Accepted(str(s["tx"]), float(s["sent_at"])))
         clients = ctx.running_clients()
-        genesis_supply = sum(int(n["value"]) for n in ctx.topology.genesis.get("wallet_notes") or [])
+        genesis_supply = genesis_supply_of(ctx.topology.genesis)
         issues: list[str] = []
         figures: dict[str, Any] = {
             "submitted": len(submissions), "accepted": sum(1 for s in submissions if s.get("accepted")),
@@ -229,3 +229,10 @@ async def chain_view(feed: BlockFeed, adapter: NodeAdapter, client: NodeClient, 
             tx_blocks.setdefault(tx_hash, []).append(record)
             fees += fee
     return ChainView(client.name, tip, blocks, tx_blocks, fees)
+
+
+def genesis_supply_of(genesis: Mapping[str, Any]) -> int:
+    """The value of every genesis note: the wallets' and the validators' stake notes (both are ledger notes of
+    the reference node, docs/consensus.md "Stake and epochs")."""
+    notes = [*(genesis.get("wallet_notes") or []), *(genesis.get("stake_notes") or [])]
+    return sum(int(n["value"]) for n in notes)
