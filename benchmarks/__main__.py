@@ -24,6 +24,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "compose": ["--skip-cold", "--nodes", "1"],
     "da": ["--sizes-kib", "4", "--columns", "2,4"],
     "faults": ["--runners", "host", "--repeats", "1", "--parts", "apply"],
+    "fork_ties": ["--cases", "1:10", "--rules", "keep_current", "--runs", "1", "--window", "2"],
     "framework": ["--quick", "--sizes", "1", "--parts", "start"],
     "node": ["--minutes", "0", "--idle-seconds", "1", "--slot", "1", "--starts", "1"],
     "transactions": ["--parts", "sign,validate", "--count", "200"],

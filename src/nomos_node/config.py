@@ -17,6 +17,7 @@ import yaml
 from py_arkworks_bls12381 import G1Point
 
 from nomos_node.codec import canonical_json, is_hex, strip_0x
+from nomos_node.consensus.fork_choice import SPEC_TIE_BREAK, TIE_BREAKS, TieBreak, parse_tie_break
 from nomos_node.crypto.keys import ed25519_from_peer_id
 
 ROLES = ("validator", "executor")
@@ -78,6 +79,10 @@ class ConsensusConfig:
     prolonged_bootstrap_period: float = 1.0
     orphan_cache_size: int = 5
     sync_interval: float = 2.0
+    tie_break: TieBreak = SPEC_TIE_BREAK  # equal-height tips: keep the current one (spec) or the lower VRF output
+    force_bootstrap: bool = False  # start in Bootstrapping whatever the store says
+    offline_grace_period: float = 1200.0  # seconds offline after which a restart bootstraps again
+    state_recording_interval: float = 60.0  # seconds between records of (now, mode) in the store
 
 
 @dataclass(frozen=True)
@@ -333,9 +338,25 @@ def _parse_storage(raw: Any, base_dir: Path) -> StorageConfig:
 def _parse_consensus(raw: Any) -> ConsensusConfig:
     if raw is None:
         return ConsensusConfig()
-    sec = _section(raw, "consensus", ("prolonged_bootstrap_period", "orphan_cache_size", "sync_interval"), ())
+    sec = _section(raw, "consensus", ("prolonged_bootstrap_period", "orphan_cache_size", "sync_interval",
+                                      "tie_break", "force_bootstrap", "offline_grace_period",
+                                      "state_recording_interval"), ())
     defaults = ConsensusConfig()
     return ConsensusConfig(
+        tie_break=_tie_break(sec.get("tie_break", defaults.tie_break)),
+        force_bootstrap=_bool(sec.get("force_bootstrap", defaults.force_bootstrap), "consensus.force_bootstrap"),
+        offline_grace_period=_number(
+            sec.get("offline_grace_period", defaults.offline_grace_period),
+            "consensus.offline_grace_period",
+            lambda v: v >= 0,
+            "a number of seconds >= 0",
+        ),
+        state_recording_interval=_number(
+            sec.get("state_recording_interval", defaults.state_recording_interval),
+            "consensus.state_recording_interval",
+            lambda v: v > 0,
+            "a number of seconds > 0",
+        ),
         prolonged_bootstrap_period=_number(
             sec.get("prolonged_bootstrap_period", defaults.prolonged_bootstrap_period),
             "consensus.prolonged_bootstrap_period",
@@ -352,6 +373,21 @@ def _parse_consensus(raw: Any) -> ConsensusConfig:
             "a number of seconds > 0",
         ),
     )
+
+
+def _tie_break(value: Any) -> TieBreak:
+    try:
+        return parse_tie_break(value)
+    except ValueError:
+        expected = " or ".join(f'"{name}"' for name in TIE_BREAKS)
+        raise ConfigError("consensus.tie_break", f"{expected} (the specification's rule is \"{SPEC_TIE_BREAK}\")",
+                          _describe(value)) from None
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, "true or false", _describe(value))
+    return value
 
 
 def _parse_mempool(raw: Any) -> MempoolConfig:

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from nomos_node.consensus.fork_choice import tie_break_for_test_network
 from nomos_node.crypto.keys import NodeKeys
 from nomos_node.da.membership import deal
 
@@ -199,7 +200,8 @@ class LocalNetwork:
             "testing_api": {"listen": f"127.0.0.1:{_port(node.testing)}", "listen_fd": node.testing.fileno()},
             "network": {"listen": node.p2p_address, "listen_fd": node.p2p.fileno(), "initial_peers": peers},
             "storage": {"data_dir": str(node.workdir / "data")},
-            "consensus": {"prolonged_bootstrap_period": 1.0, "sync_interval": 1.0},
+            "consensus": {"prolonged_bootstrap_period": 1.0, "sync_interval": 1.0,
+                          "tie_break": tie_break_for_test_network(int(self.genesis["security_param"]))},
             "genesis": self.genesis,
         }
 

@@ -14,6 +14,7 @@ import yaml
 from nomos_node.config import ConsensusConfig, GenesisConfig, parse_genesis
 from nomos_node.consensus.block import Block
 from nomos_node.consensus.chain import Chain
+from nomos_node.consensus.fork_choice import TieBreak
 from nomos_node.crypto.keys import NodeKeys
 from nomos_node.storage import BlockStore
 
@@ -138,10 +139,11 @@ class ChainKit:
         store: BlockStore | None = None,
         orphan_cache_size: int = 5,
         pol_difficulty_bits: int = 4,
+        tie_break: TieBreak = "keep_current",
     ) -> Chain:
         chain = Chain(
             genesis or self.genesis(),
-            ConsensusConfig(orphan_cache_size=orphan_cache_size),
+            ConsensusConfig(orphan_cache_size=orphan_cache_size, tie_break=tie_break),
             store or BlockStore.in_memory(),
             pol_dev_mode=dev_mode,
             pol_difficulty_bits=pol_difficulty_bits,

@@ -40,10 +40,8 @@ def test_fork_within_k_is_adopted_when_longer(kit) -> None:
         fork.append(block)
         parent_id = block.id
         reorgs += [result.reorg_depth] if result.reorg_depth else []
-        if n < 2:
-            assert not result.tip_changed  # shorter: no switch
-        elif n == 2:  # as long as the tip: the lower VRF output wins the tie
-            assert result.tip_changed == (block.header.leader.vrf_output < main[-1].header.leader.vrf_output)
+        if n < 3:
+            assert not result.tip_changed  # shorter, then as long: the specification keeps the current tip on a tie
     assert result.tip_changed and reorgs == [K]
     assert chain.tip.id == fork[-1].id and chain.height == 7
     assert chain.lib.id == fork[0].id and chain.headers()[-1] == fork[0].id
@@ -59,11 +57,21 @@ def test_fork_deeper_than_k_is_never_adopted(kit) -> None:
     assert chain.tip.id == main[-1].id and chain.get_block(block.id) is None
 
 
-def test_bootstrapping_follows_longest_chain_and_keeps_lib_until_online(kit) -> None:
+def test_bootstrapping_decides_forks_deeper_than_k_by_density_and_keeps_lib_until_online(kit) -> None:
     chain = kit.chain(online=False)
-    main = kit.extend(chain, 6)
+    main = kit.extend(chain, 1)
+    for _ in range(5):  # a sparse branch: one block every 5 slots or more
+        main += kit.extend(chain, 1, after_slot=main[-1].slot + 4)
     assert chain.mode == "Bootstrapping" and chain.lib.id == chain.genesis_id
-    fork = kit.extend(chain, 8, parent_id=main[0].id, after_slot=main[-1].slot + 10)  # 5 deep > k: still adopted
+    fork: list = []
+    for _ in range(8):  # a dense branch from main[0], 5 > k blocks below the tip: maxvalid_bg compares density
+        block = kit.next_block(chain, fork[-1].id if fork else main[0].id)
+        assert chain.import_block(block, now=kit.now).imported
+        fork.append(block)
+        if len(fork) == 1:  # 1 block each in the s = 9 slots after the fork point: a tie keeps the current tip
+            assert chain.tip.id == main[-1].id
+        if len(fork) == 2:  # denser beats longer
+            assert chain.tip.id == block.id and chain.height < main[-1].height
     assert chain.tip.id == fork[-1].id and chain.height == 9
     chain.switch_to_online()
     assert chain.mode == "Online" and chain.lib.id == fork[9 - K - 2].id and chain.lib.height == 9 - K
@@ -138,15 +146,31 @@ def test_leadership_is_only_for_stake_holders_and_future_slots(kit, node_keys) -
     assert 0.3 < len(wins) / 199 < 0.8  # φ(0.9, 1/3) ≈ 0.54
 
 
-def test_equal_height_tie_is_broken_the_same_way_in_any_arrival_order(kit) -> None:
+def _two_tips_at_equal_height(kit):
     source = kit.chain()
     base = kit.extend(source, 2)
     a = kit.next_block(source, base[-1].id, leaders=[0])
     b = kit.next_block(source, base[-1].id, after_slot=a.slot - 1, leaders=[1])
     assert a.height == b.height and a.id != b.id
+    return base, a, b
+
+
+def test_equal_height_keeps_the_first_seen_tip_by_default(kit) -> None:
+    """consensus.tie_break = keep_current (the specification): a tip as long as ours never replaces it."""
+    base, a, b = _two_tips_at_equal_height(kit)
+    for first, second in ((a, b), (b, a)):
+        chain = kit.chain()
+        for block in (*base, first, second):
+            assert chain.import_block(block, now=kit.now).imported
+        assert chain.tip.id == first.id
+
+
+def test_equal_height_tie_is_broken_the_same_way_in_any_arrival_order_with_lower_vrf(kit) -> None:
+    """consensus.tie_break = lower_vrf: the lower leader VRF output wins whatever the arrival order."""
+    base, a, b = _two_tips_at_equal_height(kit)
     winner = min(a, b, key=lambda blk: blk.header.leader.vrf_output)
     for order in ((a, b), (b, a)):
-        chain = kit.chain()
+        chain = kit.chain(tie_break="lower_vrf")
         for block in (*base, *order):
             assert chain.import_block(block, now=kit.now).imported
         assert chain.tip.id == winner.id

@@ -6,6 +6,11 @@ lockstep until one was more than k deep for the others; from then on `fork_below
 permanent (executor-0 ended 35 blocks behind in a framework run at 0.5 s slots). A deterministic tie-break
 (lower VRF output) makes connected nodes pick the same tip every slot.
 
+That tie-break is this node's deviation from the specification, which keeps the current tip
+(`consensus.tie_break: keep_current`, the default): this test sets `lower_vrf` on every node, as
+`nomos_node.devnet` and the framework do for k < 20 (docs/consensus.md, Ties at equal height, has the
+measurement of both rules).
+
 Three real processes, star topology, f = 0.99, k = 3, 0.5 s slots, a 20 s window (~40 slots): without the
 tie-break the split is all but certain (a simulation of the old rule split 100 % of 2000 runs).
 """
@@ -40,6 +45,9 @@ def _genesis_id(node: NodeProcess) -> str:
 
 def test_connected_nodes_converge_when_most_slots_have_several_leaders(tmp_path) -> None:
     with LocalNetwork(tmp_path, 3, slot=SLOT, f=0.99, k=K, start_in=2.0) as net:
+        for node in net.nodes:
+            node.config["consensus"]["tie_break"] = "lower_vrf"
+            node.write_config()
         net.start()
         for node in net.nodes:
             wait_until(lambda node=node: ready(node), 20, f"node {node.index} API")

@@ -80,6 +80,17 @@ def test_slot_not_after_parent(setup, kit) -> None:
     assert _reason(chain, same_slot, kit.now) == RejectReason.SLOT_NOT_AFTER_PARENT
 
 
+def test_child_of_genesis_in_slot_0_is_refused(kit, node_keys) -> None:
+    """Genesis is slot 0; its first child must be in slot 1 or later, as the real node's ledger requires
+    (the specification's Python would allow slot 0: docs/consensus.md, slot-0 rule)."""
+    chain = kit.chain()
+    first = kit.next_block(chain, leaders=[0])
+    assert first.parent == chain.genesis_id and first.slot >= 1
+    in_slot_0 = _resign(first, node_keys(0), slot=0)
+    assert _reason(chain, in_slot_0, kit.now) == RejectReason.SLOT_NOT_AFTER_PARENT
+    assert chain.leadership(0, node_keys(0)) is None
+
+
 def test_wrong_height(setup, kit) -> None:
     chain, block, keys = setup
     assert _reason(chain, _resign(block, keys, height=block.height + 1), kit.now) == RejectReason.BAD_HEIGHT
@@ -88,8 +99,7 @@ def test_wrong_height(setup, kit) -> None:
 def test_unknown_leader(setup, kit, node_keys) -> None:
     chain, block, _ = setup
     outsider = node_keys(9)
-    note = bytes.fromhex(block.header.leader.note)
-    vrf = vrf_evaluate(outsider.vrf_sk, chain.epoch_state(block.slot, block.parent).nonce, block.slot, note)
+    vrf = vrf_evaluate(outsider.vrf_sk, chain._epochs.state_for(block.parent, block.slot).nonce, block.slot)
     forged = _resign(
         block,
         outsider,
@@ -107,8 +117,7 @@ def test_unknown_leader(setup, kit, node_keys) -> None:
 
 def test_bad_vrf(setup, kit) -> None:
     chain, block, keys = setup
-    note = bytes.fromhex(block.header.leader.note)
-    other_slot = vrf_evaluate(keys.vrf_sk, bytes(32), block.slot, note)  # a real signature, of the wrong message
+    other_slot = vrf_evaluate(keys.vrf_sk, bytes(32), block.slot)  # a real signature, of the wrong message
     forged = _resign(block, keys, vrf_output=other_slot.output.hex(), vrf_proof=other_slot.proof.hex())
     assert _reason(chain, forged, kit.now) == RejectReason.BAD_VRF
     wrong_output = _resign(block, keys, vrf_output="00" * 32)
@@ -120,13 +129,10 @@ def test_bad_vrf(setup, kit) -> None:
 def test_vrf_of_a_non_winning_ticket(setup, kit) -> None:
     chain, block, keys = setup
     parent = chain.tip
-    note_id = block.header.leader.note
+    total = chain.stake.total_stake
     for slot in range(parent.slot + 1, parent.slot + 200):
-        epoch = chain.epoch_state(slot, parent.id)
-        note = epoch.stake.note(note_id)
-        assert note is not None
-        vrf = vrf_evaluate(keys.vrf_sk, epoch.nonce, slot, bytes.fromhex(note_id))
-        if not wins(vrf.output, note.value, epoch.stake.total_stake, 0.9):
+        vrf = vrf_evaluate(keys.vrf_sk, chain._epochs.state_for(parent.id, slot).nonce, slot)
+        if not wins(vrf.output, 1000, total, 0.9):
             break
     else:
         pytest.fail("no losing slot found")
@@ -195,14 +201,12 @@ def test_pol_is_verifiable_and_costly_to_fake() -> None:
 def test_vrf_is_unique_and_publicly_verifiable(node_keys) -> None:
     keys = node_keys(0)
     nonce = blake2b_256(b"nonce")
-    note, other_note = bytes(32), b"\x01" * 32
-    result = vrf_evaluate(keys.vrf_sk, nonce, 5, note)
-    assert result == vrf_evaluate(keys.vrf_sk, nonce, 5, note)
-    assert vrf_verify(keys.vrf_pk, nonce, 5, note, result.output, result.proof)
-    assert not vrf_verify(keys.vrf_pk, nonce, 6, note, result.output, result.proof)
-    assert not vrf_verify(keys.vrf_pk, nonce, 5, other_note, result.output, result.proof)
-    assert not vrf_verify(node_keys(1).vrf_pk, nonce, 5, note, result.output, result.proof)
-    assert not vrf_verify(keys.vrf_pk, nonce, 5, note, result.output, result.proof[:-1])
+    result = vrf_evaluate(keys.vrf_sk, nonce, 5)
+    assert result == vrf_evaluate(keys.vrf_sk, nonce, 5)
+    assert vrf_verify(keys.vrf_pk, nonce, 5, result.output, result.proof)
+    assert not vrf_verify(keys.vrf_pk, nonce, 6, result.output, result.proof)
+    assert not vrf_verify(node_keys(1).vrf_pk, nonce, 5, result.output, result.proof)
+    assert not vrf_verify(keys.vrf_pk, nonce, 5, result.output, result.proof[:-1])
 
 
 # ------------------------------------------------------------------ JSON shape

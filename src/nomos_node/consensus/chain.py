@@ -29,22 +29,22 @@ from nomos_node.consensus.block import (
 from nomos_node.consensus.clock import EpochSchedule, SlotClock
 from nomos_node.consensus.epoch import (
     BlockPosition,
-    EpochState,
     EpochTracker,
+    StakeDistribution,
     genesis_nonce,
     next_ledger_nonce,
 )
+from nomos_node.consensus.fork_choice import genesis_window, maxvalid_bg, maxvalid_mc
 from nomos_node.consensus.leader import LeaderTicket
 from nomos_node.consensus.lottery import wins
+from nomos_node.consensus.modes import MODES, LastActivity, Mode, start_mode
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS, pol_accepted
 from nomos_node.consensus.rejections import RejectedBlocks
-from nomos_node.consensus.stake import LeaderKeys, StakeSnapshot
 from nomos_node.consensus.vrf import vrf_evaluate, vrf_verify
 from nomos_node.crypto.keys import NodeKeys
 from nomos_node.ledger import BlockDiff, Ledger, LedgerError, LedgerMove, Transaction
 from nomos_node.storage.blocks import BlockStore, StoreError
 
-Mode = Literal["Bootstrapping", "Online"]
 ImportStatus = Literal["imported", "duplicate", "orphan", "rejected"]
 
 
@@ -57,9 +57,7 @@ class RejectReason(StrEnum):
     SLOT_NOT_AFTER_PARENT = "slot_not_after_parent"
     BAD_HEIGHT = "bad_height"
     FORK_BELOW_LIB = "fork_below_lib"  # would reorganise past the LIB, i.e. more than k blocks deep
-    UNKNOWN_LEADER = "unknown_leader"  # leader.key is not a declared leader key, or vrf_pk is not its VRF key
-    INELIGIBLE_NOTE = "ineligible_note"  # leader.note is not leader.key's in the epoch's stake distribution snapshot
-    SPENT_NOTE = "spent_note"  # leader.note is spent on the branch the block extends
+    UNKNOWN_LEADER = "unknown_leader"
     BAD_VRF = "bad_vrf"
     LOTTERY_LOST = "lottery_lost"
     MISSING_POL = "missing_pol"
@@ -90,22 +88,6 @@ class ImportResult:
         return self.status == "imported"
 
 
-def prefer(candidate: Block, current: Block) -> bool:
-    """Fork choice between two tips: the longer chain; on equal height, the lower leader VRF output.
-
-    The tie-break is what keeps connected nodes together when several leaders win the same slots: keeping
-    "our own" tip on a tie lets equally long branches grow in lockstep until they are more than k deep apart,
-    after which the split is permanent. The VRF output is unique per (key, slot, nonce), so it cannot be ground.
-    """
-    if candidate.height != current.height:
-        return candidate.height > current.height
-    return tie_break_key(candidate) < tie_break_key(current)
-
-
-def tie_break_key(block: Block) -> tuple[str, str]:
-    return block.header.leader.vrf_output, block.id
-
-
 @dataclass(frozen=True)
 class _Entry:
     block: Block
@@ -134,7 +116,8 @@ class Chain:
         self.clock = SlotClock.from_genesis(genesis)
         self.schedule = EpochSchedule.from_genesis(genesis)
         self.k = genesis.security_param
-        self.leader_keys = LeaderKeys.from_genesis(genesis)
+        self.genesis_window = genesis_window(genesis.security_param, genesis.active_slot_coeff)  # s = 3·⌊k/f⌋
+        self.stake = StakeDistribution.from_genesis(genesis)
         self.started_at = time.time() if started_at is None else started_at
         self.mode: Mode = "Bootstrapping"
         genesis_blk = genesis_block(genesis)
@@ -145,11 +128,14 @@ class Chain:
         self._lib_id = self.genesis_id
         self._orphans: OrderedDict[str, Block] = OrderedDict()
         self.rejected = RejectedBlocks()
-        self._epochs = EpochTracker(self.schedule, self.genesis_id, self._position, self._stake_snapshot_at)
-        self.ledger = Ledger(self.genesis_id, genesis.wallet_notes, genesis.stake_notes)
+        self._epochs = EpochTracker(self.schedule, self.genesis_id, self.stake, self._position)
+        self.ledger = Ledger(self.genesis_id, genesis.wallet_notes)
         self._ledger_moves: list[LedgerMove] = []
         store.bind_genesis(self.genesis_id)
         self._restore()
+        self._last_recorded = self.started_at
+        self._resume_mode()
+        self.record_activity(self.started_at)
 
     # ------------------------------------------------------------------ views
 
@@ -244,10 +230,14 @@ class Chain:
     # ------------------------------------------------------------------ mode
 
     def tick(self, now: float | None = None) -> bool:
-        """Switch to Online once ``prolonged_bootstrap_period`` has elapsed; True when the mode changed."""
+        """Switch to Online once ``prolonged_bootstrap_period`` has elapsed; True when the mode changed. Records
+        the node as active every ``state_recording_interval`` seconds (the restart rule, consensus/modes.py)."""
         now = time.time() if now is None else now
+        if now - self._last_recorded >= self.consensus.state_recording_interval:
+            self.record_activity(now)
         if self.mode == "Bootstrapping" and now - self.started_at >= self.consensus.prolonged_bootstrap_period:
             self.switch_to_online()
+            self.record_activity(now)
             return True
         return False
 
@@ -258,6 +248,24 @@ class Chain:
         moved, pruned = self._advance_lib()
         if moved:
             self.store.commit(remove=pruned, tip=self.tip.id, lib=self._lib_id)
+
+    def record_activity(self, now: float | None = None) -> None:
+        """Store (now, mode): a restart within ``offline_grace_period`` of it resumes in that mode."""
+        self._last_recorded = time.time() if now is None else now
+        self.store.record_activity(self._last_recorded, self.mode)
+
+    def _resume_mode(self) -> None:
+        """The start mode by the real node's rule (consensus/modes.py): Online unless the LIB is genesis, the
+        config forces bootstrapping or the node was offline longer than its grace period."""
+        recorded = self.store.last_activity()
+        last = None
+        if recorded is not None and recorded[1] in MODES:
+            last = LastActivity(at=recorded[0], mode="Online" if recorded[1] == "Online" else "Bootstrapping")
+        mode = start_mode(lib_is_genesis=self._lib_id == self.genesis_id,
+                          force_bootstrap=self.consensus.force_bootstrap,
+                          offline_grace_period=self.consensus.offline_grace_period, last=last, now=self.started_at)
+        if mode == "Online":
+            self.switch_to_online()
 
     # ------------------------------------------------------------------ import
 
@@ -329,19 +337,14 @@ class Chain:
         if block.height != parent.height + 1:
             return RejectReason.BAD_HEIGHT
         leader = block.header.leader
-        if self.leader_keys.vrf_pk(leader.key) != leader.vrf_pk:
+        stake = self.stake.stake_of(leader.vrf_pk, leader.key)
+        if stake == 0:
             return RejectReason.UNKNOWN_LEADER
         epoch = self._epochs.state_for(parent.id, block.slot)
-        note = epoch.stake.note(leader.note)
-        if note is None or note.pk != leader.key:
-            return RejectReason.INELIGIBLE_NOTE
-        if not self.ledger.unspent_at(parent.id, leader.note):
-            return RejectReason.SPENT_NOTE
         vrf_output, vrf_proof = bytes.fromhex(leader.vrf_output), bytes.fromhex(leader.vrf_proof)
-        if not vrf_verify(bytes.fromhex(leader.vrf_pk), epoch.nonce, block.slot, bytes.fromhex(leader.note),
-                          vrf_output, vrf_proof):
+        if not vrf_verify(bytes.fromhex(leader.vrf_pk), epoch.nonce, block.slot, vrf_output, vrf_proof):
             return RejectReason.BAD_VRF
-        if not wins(vrf_output, note.value, epoch.stake.total_stake, self.genesis.active_slot_coeff):
+        if not wins(vrf_output, stake, self.stake.total_stake, self.genesis.active_slot_coeff):
             return RejectReason.LOTTERY_LOST
         pol_problem = pol_accepted(leader.proof, vrf_output, block.slot, self.pol_dev_mode, self.pol_difficulty_bits)
         if pol_problem is not None:
@@ -357,16 +360,12 @@ class Chain:
         self.ledger.add(diff)
 
         tip_changed, reorg_depth = False, 0
-        if prefer(block, self.tip):
+        if self._fork_choice(block.id) == block.id:
             lca_height = self._lca_height_with_canonical(block.id)
             reorg_depth = self.height - lca_height
-            # Online: never adopt a fork more than k deep. (Bootstrapping: plain longest chain, still above the LIB.)
-            if self.mode == "Bootstrapping" or reorg_depth <= self.k:
-                self._set_tip(block.id, lca_height)
-                self._move_ledger()
-                tip_changed = True
-            else:
-                reorg_depth = 0
+            self._set_tip(block.id, lca_height)
+            self._move_ledger()
+            tip_changed = True
         lib_moved, pruned = self._advance_lib() if tip_changed else (False, set())
         self.store.commit(add=block, remove=pruned, tip=self.tip.id, lib=self._lib_id)
         return ImportResult(
@@ -416,6 +415,22 @@ class Chain:
             self._orphans.popitem(last=False)
 
     # ------------------------------------------------------------------ fork choice, LIB, pruning
+
+    def _fork_choice(self, candidate_id: str) -> str:
+        """The tip to follow between the current tip and a new leaf: maxvalid_mc when Online, maxvalid_bg when
+        Bootstrapping (fork_choice.py); equal heights by ``consensus.tie_break``."""
+        tie_break = self.consensus.tie_break
+        if self.mode == "Online":
+            return maxvalid_mc(self.tip.id, [candidate_id], self.k, self._block_of, tie_break)
+        return maxvalid_bg(self.tip.id, [candidate_id], self.k, self.genesis_window, self._block_of, tie_break)
+
+    def _block_of(self, block_id: str) -> Block:
+        return self._entries[block_id].block
+
+    def fork_tips(self) -> list[str]:
+        """Tips of the branches held besides the canonical one (the specification's ``forks``)."""
+        tip = self.tip.id
+        return [block_id for block_id in self._entries if block_id != tip and not self._children.get(block_id)]
 
     def _lca_height_with_canonical(self, block_id: str) -> int:
         block = self._entries[block_id].block
@@ -484,40 +499,29 @@ class Chain:
     def _position(self, block_id: str) -> BlockPosition:
         return self._entries[block_id].position()
 
-    def _stake_snapshot_at(self, block_id: str) -> StakeSnapshot:
-        """The eligible notes of the ledger state after ``block_id``: those owned by declared leader keys."""
-        return StakeSnapshot.of(block_id, self.ledger.notes_at(block_id, self.leader_keys.can_lead))
-
-    def epoch_state(self, slot: int, parent_id: str | None = None) -> EpochState:
-        """The epoch state (nonce, stake distribution snapshot) of a block at ``slot`` on ``parent_id`` (or the
-        tip)."""
-        return self._epochs.state_for(self.tip.id if parent_id is None else parent_id, slot)
-
     # ------------------------------------------------------------------ leadership
 
     def leadership(self, slot: int, keys: NodeKeys, parent_id: str | None = None) -> LeaderTicket | None:
-        """Cheap check whether one of ``keys``' eligible notes wins ``slot`` on the tip's branch (or ``parent_id``'s):
-        one VRF evaluation and lottery draw per note of the stake distribution snapshot still unspent there."""
+        """Cheap check (VRF + lottery) whether ``keys`` lead ``slot`` on the tip's branch (or ``parent_id``'s)."""
         parent = self.tip if parent_id is None else self._entries[parent_id].block
-        if slot <= parent.slot or self.leader_keys.vrf_pk(keys.signing_pk_hex) != keys.vrf_pk_hex:
+        if slot <= parent.slot:
+            return None
+        stake = self.stake.stake_of(keys.vrf_pk_hex, keys.signing_pk_hex)
+        if stake == 0:
             return None
         epoch = self._epochs.state_for(parent.id, slot)
-        for note_id, note in epoch.stake.notes_of(keys.signing_pk_hex):
-            if not self.ledger.unspent_at(parent.id, note_id):
-                continue
-            vrf = vrf_evaluate(keys.vrf_sk, epoch.nonce, slot, bytes.fromhex(note_id))
-            if wins(vrf.output, note.value, epoch.stake.total_stake, self.genesis.active_slot_coeff):
-                return LeaderTicket(
-                    slot=slot,
-                    parent_id=parent.id,
-                    parent_height=parent.height,
-                    vrf_pk=keys.vrf_pk_hex,
-                    signing_pk=keys.signing_pk_hex,
-                    note_id=note_id,
-                    vrf_output=vrf.output,
-                    vrf_proof=vrf.proof,
-                )
-        return None
+        vrf = vrf_evaluate(keys.vrf_sk, epoch.nonce, slot)
+        if not wins(vrf.output, stake, self.stake.total_stake, self.genesis.active_slot_coeff):
+            return None
+        return LeaderTicket(
+            slot=slot,
+            parent_id=parent.id,
+            parent_height=parent.height,
+            vrf_pk=keys.vrf_pk_hex,
+            signing_pk=keys.signing_pk_hex,
+            vrf_output=vrf.output,
+            vrf_proof=vrf.proof,
+        )
 
     def build_block(
         self, ticket: LeaderTicket, proof: str, keys: NodeKeys, transactions: Iterable[Mapping[str, Any]] = ()
@@ -533,7 +537,6 @@ class Chain:
             leader=Leader(
                 key=keys.signing_pk_hex,
                 vrf_pk=keys.vrf_pk_hex,
-                note=ticket.note_id,
                 vrf_output=ticket.vrf_output.hex(),
                 vrf_proof=ticket.vrf_proof.hex(),
                 proof=proof,

@@ -98,6 +98,20 @@ class BlockStore:
     def heads(self) -> tuple[str | None, str | None]:
         return self._meta("tip"), self._meta("lib")
 
+    def record_activity(self, at: float, mode: str) -> None:
+        """Remember that the node was active at ``at`` (unix seconds) in ``mode`` (for the restart rule)."""
+        self._set_meta({"last_active_at": repr(float(at)), "last_mode": mode})
+
+    def last_activity(self) -> tuple[float, str] | None:
+        """(unix seconds, mode) of the last record, or None when there is none (or it is unreadable)."""
+        at, mode = self._meta("last_active_at"), self._meta("last_mode")
+        if at is None or mode is None:
+            return None
+        try:
+            return float(at), mode
+        except ValueError:
+            return None
+
     def load_blocks(self) -> list[Block]:
         """All stored blocks, parents before children (ascending height)."""
         blocks = []
