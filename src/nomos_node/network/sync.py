@@ -7,9 +7,10 @@ holds at most 64 blocks and 4 MiB of JSON, and at least one block when there is 
 
 A sync session (`sync`): ask the peers' tips; from each group of peers with the same tip ahead of ours by slot,
 fetch every block from our tip's slot on and import it; blocks whose parent is unknown are orphans, whose fork is
-then backfilled (`backfill_fork`): the ancestors are fetched backwards from the peer until a block we hold (or
-have rejected) and imported oldest first. Rejected blocks are remembered by the chain (a bounded memory), and
-their descendants are refused without re-validation. Rounds repeat while they import something new (peers' tips
+then backfilled (`backfill_fork`): the ancestors are fetched backwards from the peer until a block we hold (or have
+rejected) and imported oldest first. Only orphans whose parent did not come in the same round are backfilled; their
+descendants are imported by the next round's range. Rejected blocks are remembered by the chain (a bounded memory),
+and their descendants are refused without re-validation. Rounds repeat while they import something new (peers' tips
 move during a sync). Triggers: a new connection, a periodic tick, and an orphan from gossip (backfilled from the
 peer that relayed it). One worker runs the sessions, one at a time.
 """
@@ -113,6 +114,13 @@ class SessionStats:
             self.orphans += 1
 
 
+@dataclass(frozen=True)
+class _Orphan:
+    slot: int
+    parent: str | None  # None: not known (a peer's tip)
+    peer: str  # the peer that holds its fork
+
+
 @dataclass
 class _Pending:
     peers: dict[str, str] = field(default_factory=dict)  # peer → reason
@@ -206,21 +214,24 @@ class ChainSync:
         ours = self._source.tip_summary()
         tips = await self._tips(peers)
         groups: dict[str, list[str]] = {}
-        orphans: dict[str, tuple[int, str]] = {}  # orphan id → (slot, peer that has its fork)
+        orphans: dict[str, _Orphan] = {}
         for peer_id, tip in tips.items():
             if self._known(tip.id):
                 continue
             if tip.slot > ours.slot:
                 groups.setdefault(tip.id, []).append(peer_id)
             elif self._source.prefers(tip):  # longer but not later: its fork lies below our slot
-                orphans[tip.id] = (tip.slot, peer_id)
+                orphans[tip.id] = _Orphan(tip.slot, None, peer_id)
         if not groups and not orphans:
             return False
         for tip_id, group in groups.items():
             if not self._known(tip_id):
                 await self._fetch_range(group, ours.slot, stats, orphans)
-        newest_first = sorted(orphans.items(), key=lambda item: item[1][0], reverse=True)
-        for orphan_id, (_, peer_id) in newest_first[:MAX_ORPHANS_PER_ROUND]:
+        # Only the orphans whose parent did not come in this round are backfilled: the others descend from them
+        # and are imported by the next round's range (their parents are then known).
+        roots = sorted((orphan.slot, orphan_id, orphan.peer) for orphan_id, orphan in orphans.items()
+                       if orphan.parent not in orphans)
+        for _, orphan_id, peer_id in roots[:MAX_ORPHANS_PER_ROUND]:
             if not self._known(orphan_id):
                 await self._backfill_fork(peer_id, orphan_id, stats)
         return True
@@ -239,7 +250,7 @@ class ChainSync:
         return tips
 
     async def _fetch_range(self, group: list[str], start_slot: int, stats: SessionStats,
-                           orphans: dict[str, tuple[int, str]]) -> None:
+                           orphans: dict[str, _Orphan]) -> None:
         """Every block from `start_slot` on from one peer of `group` (the next one continues if it fails)."""
         slot, after = start_slot, None
         for peer_id in group:
@@ -252,7 +263,7 @@ class ChainSync:
                         outcome = await self._import(block, peer_id)
                         stats.count(outcome)
                         if outcome == "orphan":
-                            orphans[block_id] = (block_slot, peer_id)
+                            orphans[block_id] = _Orphan(block_slot, _header(block)[2], peer_id)
                         else:
                             orphans.pop(block_id, None)
                         slot, after = block_slot, block_id

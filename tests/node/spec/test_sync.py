@@ -284,3 +284,23 @@ async def test_rejected_blocks_are_not_imported_again(kit) -> None:
         assert local.import_block(b4, now=kit.now).remembered
         assert local.import_block(b3, now=kit.now).remembered
     assert b3.id not in local and local.tip.id == blocks[-1].id
+
+
+# -- beyond the specification's cases ----------------------------------------------------------------------------
+async def test_catch_up_from_a_stale_fork_tip_needs_no_long_backfill(kit, monkeypatch) -> None:
+    """Not a spec case: a node whose tip is a short fork of its own, far behind the peer's chain. Every fetched
+    block is an orphan (they all descend from the peer's block at the fork), yet only the first is backfilled
+    (two blocks deep); the next round's range imports the rest. Backfills are capped at 4 blocks to prove it."""
+    import nomos_node.network.sync as sync_module
+
+    monkeypatch.setattr(sync_module, "MAX_BACKFILL_BLOCKS", 4)
+    tree = Tree(kit, new_chain(kit))
+    base = tree.run(None, A, [1, 2, 3])
+    q = tree.block(base[-1], base[-1].slot + 1, A)
+    stale = tree.block(base[-1], q.slot + 1, B)  # our own tip: as high as q, one slot later
+    rest = tree.run(q, A, [stale.slot + 1 + n for n in range(150)])
+    peer = follower(kit, [*base, q, *rest])
+    local = follower(kit, [*base, stale])
+    stats = await sync(local, [peer])
+    assert local.tip.id == peer.tip.id == rest[-1].id and held(local) == held(peer) | {stale.id}
+    assert stats.orphans == len(rest)  # every block of the first range, and only those
