@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from nomos_testing.cli import app
 from nomos_testing.observe.html.render import HTML_FILE, write_report_html
-from nomos_testing.observe.report import REPORT_FILE, RunReport
+from nomos_testing.observe.report import REPORT_FILE, RunReport, Triage
 from nomos_testing.observe.reporters import ReportTarget, publish
 from nomos_testing.observe.triage import triage
 from tests.framework.test_report import sample_report
@@ -169,11 +169,16 @@ def test_runs_lists_newest_first_and_a_run_without_report_as_such(tmp_path: Path
 def test_a_run_that_never_reached_its_nodes_links_what_they_left(tmp_path: Path) -> None:
     """A readiness failure has no node table (report.nodes is empty): the page links logs/ and configs/ instead,
     and says an empty metrics snapshot is empty rather than absent."""
-    report = sample_report(error="2 of 2 node(s) not ready").model_copy(update={"nodes": [], "expectations": []})
+    report = sample_report(error="1 of 1 node(s) not ready").model_copy(update={"nodes": [], "expectations": []})
+    report.triage = Triage(category="readiness_timeout", summary="1 node(s) not ready", next_step="read its log",
+                           details={"not_ready": [{"node": "validator-0", "probe": "height", "seen": "height=0",
+                                                   "last_error": None}]})
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "nomos-node-0.log").write_text("boom\n")
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "series.jsonl").write_text("")
     html = write_report_html(tmp_path, report)[0].read_text(encoding="utf-8")
     assert '<a href="logs/nomos-node-0.log">' in html
+    stuck = '<td>validator-0</td><td>height</td><td>height=0</td><td></td>\n    <td><a href="logs/nomos-node-0.log">'
+    assert stuck in html  # the readiness triage names the probe and links the node's log
     assert "the metrics snapshot holds no series" in html

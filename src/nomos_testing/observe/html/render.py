@@ -192,10 +192,20 @@ def render_html(data: RunData) -> str:
         if report else None,
         "triage_details": json.dumps(report.triage.details, indent=2, default=str)
         if report and report.triage and report.triage.details else "",
-        "started": _started(data),
+        "started": _started(data), "stuck": _stuck(data, report),
         "prometheus": data.metrics_meta.get("prometheus_url") if data.metrics_meta else None,
     }
     return environment().get_template("report.html.j2").render(context)
+
+
+def _stuck(data: RunData, report: RunReport | None) -> list[dict[str, Any]]:
+    """The nodes a readiness timeout names, each with its log."""
+    if report is None or report.triage is None:
+        return []
+    rows = report.triage.details.get("not_ready") or []
+    return [{**row, "log": log_file(data, str(row.get("node")),
+                                    "executor" if str(row.get("node")).startswith("executor") else "validator")}
+            for row in rows if isinstance(row, dict)]
 
 
 def _started(data: RunData) -> str:
