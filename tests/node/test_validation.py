@@ -99,7 +99,8 @@ def test_wrong_height(setup, kit) -> None:
 def test_unknown_leader(setup, kit, node_keys) -> None:
     chain, block, _ = setup
     outsider = node_keys(9)
-    vrf = vrf_evaluate(outsider.vrf_sk, chain._epochs.state_for(block.parent, block.slot).nonce, block.slot)
+    note = bytes.fromhex(block.header.leader.note)
+    vrf = vrf_evaluate(outsider.vrf_sk, chain.epoch_state(block.slot, block.parent).nonce, block.slot, note)
     forged = _resign(
         block,
         outsider,
@@ -117,7 +118,8 @@ def test_unknown_leader(setup, kit, node_keys) -> None:
 
 def test_bad_vrf(setup, kit) -> None:
     chain, block, keys = setup
-    other_slot = vrf_evaluate(keys.vrf_sk, bytes(32), block.slot)  # a real signature, of the wrong message
+    note = bytes.fromhex(block.header.leader.note)
+    other_slot = vrf_evaluate(keys.vrf_sk, bytes(32), block.slot, note)  # a real signature, of the wrong message
     forged = _resign(block, keys, vrf_output=other_slot.output.hex(), vrf_proof=other_slot.proof.hex())
     assert _reason(chain, forged, kit.now) == RejectReason.BAD_VRF
     wrong_output = _resign(block, keys, vrf_output="00" * 32)
@@ -129,10 +131,13 @@ def test_bad_vrf(setup, kit) -> None:
 def test_vrf_of_a_non_winning_ticket(setup, kit) -> None:
     chain, block, keys = setup
     parent = chain.tip
-    total = chain.stake.total_stake
+    note_id = block.header.leader.note
     for slot in range(parent.slot + 1, parent.slot + 200):
-        vrf = vrf_evaluate(keys.vrf_sk, chain._epochs.state_for(parent.id, slot).nonce, slot)
-        if not wins(vrf.output, 1000, total, 0.9):
+        epoch = chain.epoch_state(slot, parent.id)
+        note = epoch.stake.note(note_id)
+        assert note is not None
+        vrf = vrf_evaluate(keys.vrf_sk, epoch.nonce, slot, bytes.fromhex(note_id))
+        if not wins(vrf.output, note.value, epoch.stake.total_stake, 0.9):
             break
     else:
         pytest.fail("no losing slot found")
@@ -201,12 +206,14 @@ def test_pol_is_verifiable_and_costly_to_fake() -> None:
 def test_vrf_is_unique_and_publicly_verifiable(node_keys) -> None:
     keys = node_keys(0)
     nonce = blake2b_256(b"nonce")
-    result = vrf_evaluate(keys.vrf_sk, nonce, 5)
-    assert result == vrf_evaluate(keys.vrf_sk, nonce, 5)
-    assert vrf_verify(keys.vrf_pk, nonce, 5, result.output, result.proof)
-    assert not vrf_verify(keys.vrf_pk, nonce, 6, result.output, result.proof)
-    assert not vrf_verify(node_keys(1).vrf_pk, nonce, 5, result.output, result.proof)
-    assert not vrf_verify(keys.vrf_pk, nonce, 5, result.output, result.proof[:-1])
+    note, other_note = bytes(32), b"\x01" * 32
+    result = vrf_evaluate(keys.vrf_sk, nonce, 5, note)
+    assert result == vrf_evaluate(keys.vrf_sk, nonce, 5, note)
+    assert vrf_verify(keys.vrf_pk, nonce, 5, note, result.output, result.proof)
+    assert not vrf_verify(keys.vrf_pk, nonce, 6, note, result.output, result.proof)
+    assert not vrf_verify(keys.vrf_pk, nonce, 5, other_note, result.output, result.proof)
+    assert not vrf_verify(node_keys(1).vrf_pk, nonce, 5, note, result.output, result.proof)
+    assert not vrf_verify(keys.vrf_pk, nonce, 5, note, result.output, result.proof[:-1])
 
 
 # ------------------------------------------------------------------ JSON shape

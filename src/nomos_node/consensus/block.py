@@ -12,7 +12,7 @@ from nomos_node.crypto.hashing import ZERO_HASH, blake2b_256, merkle_root
 from nomos_node.crypto.keys import NodeKeys, verify_ed25519
 
 ZERO_ID = ZERO_HASH.hex()
-_LEADER_FIELDS = ("key", "vrf_pk", "vrf_output", "vrf_proof", "proof")
+_LEADER_FIELDS = ("key", "vrf_pk", "note", "vrf_output", "vrf_proof", "proof")
 _HEADER_FIELDS = ("id", "parent", "slot", "height", "block_root", "leader")
 _BLOCK_FIELDS = ("header", "signature", "transactions")
 MAX_TRANSACTIONS = 1024
@@ -30,13 +30,14 @@ class BlockFormatError(ValueError):
 class Leader:
     key: str  # Ed25519 signing public key, hex
     vrf_pk: str  # BLS12-381 G1 compressed, hex
+    note: str  # id of the ledger note that won (owned by ``key``, in the epoch's stake distribution snapshot)
     vrf_output: str  # 32 bytes hex: the lottery ticket
     vrf_proof: str  # 96 bytes hex: the BLS signature
     proof: str  # PoL nonce (16 hex chars) or "" in dev mode
 
     @classmethod
     def empty(cls) -> Leader:
-        return cls("", "", "", "", "")
+        return cls("", "", "", "", "", "")
 
     def to_json(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in _LEADER_FIELDS}
@@ -111,7 +112,7 @@ class Block:
         header_doc = _mapping(doc["header"], "header", _HEADER_FIELDS)
         leader_doc = _mapping(header_doc["leader"], "header.leader", _LEADER_FIELDS)
         is_genesis = header_doc.get("parent") == ZERO_ID and header_doc.get("height") == 0
-        leader_lengths = {"key": 32, "vrf_pk": 48, "vrf_output": 32, "vrf_proof": 96}
+        leader_lengths = {"key": 32, "vrf_pk": 48, "note": 32, "vrf_output": 32, "vrf_proof": 96}
         leader_values = {
             name: _hex_field(leader_doc[name], f"header.leader.{name}", None if is_genesis else n_bytes, is_genesis)
             for name, n_bytes in leader_lengths.items()

@@ -29,8 +29,8 @@ from nomos_node.consensus.block import (
 from nomos_node.consensus.clock import EpochSchedule, SlotClock
 from nomos_node.consensus.epoch import (
     BlockPosition,
+    EpochState,
     EpochTracker,
-    StakeDistribution,
     genesis_nonce,
     next_ledger_nonce,
 )
@@ -40,6 +40,7 @@ from nomos_node.consensus.lottery import wins
 from nomos_node.consensus.modes import MODES, LastActivity, Mode, start_mode
 from nomos_node.consensus.pol import DEFAULT_POL_DIFFICULTY_BITS, pol_accepted
 from nomos_node.consensus.rejections import RejectedBlocks
+from nomos_node.consensus.stake import LeaderKeys, StakeSnapshot
 from nomos_node.consensus.vrf import vrf_evaluate, vrf_verify
 from nomos_node.crypto.keys import NodeKeys
 from nomos_node.ledger import BlockDiff, Ledger, LedgerError, LedgerMove, Transaction
@@ -57,7 +58,9 @@ class RejectReason(StrEnum):
     SLOT_NOT_AFTER_PARENT = "slot_not_after_parent"
     BAD_HEIGHT = "bad_height"
     FORK_BELOW_LIB = "fork_below_lib"  # would reorganise past the LIB, i.e. more than k blocks deep
-    UNKNOWN_LEADER = "unknown_leader"
+    UNKNOWN_LEADER = "unknown_leader"  # leader.key is not a declared leader key, or vrf_pk is not its VRF key
+    INELIGIBLE_NOTE = "ineligible_note"  # leader.note is not leader.key's in the epoch's stake distribution snapshot
+    SPENT_NOTE = "spent_note"  # leader.note is spent on the branch the block extends
     BAD_VRF = "bad_vrf"
     LOTTERY_LOST = "lottery_lost"
     MISSING_POL = "missing_pol"
@@ -117,7 +120,7 @@ class Chain:
         self.schedule = EpochSchedule.from_genesis(genesis)
         self.k = genesis.security_param
         self.genesis_window = genesis_window(genesis.security_param, genesis.active_slot_coeff)  # s = 3·⌊k/f⌋
-        self.stake = StakeDistribution.from_genesis(genesis)
+        self.leader_keys = LeaderKeys.from_genesis(genesis)
         self.started_at = time.time() if started_at is None else started_at
         self.mode: Mode = "Bootstrapping"
         genesis_blk = genesis_block(genesis)
@@ -128,8 +131,8 @@ class Chain:
         self._lib_id = self.genesis_id
         self._orphans: OrderedDict[str, Block] = OrderedDict()
         self.rejected = RejectedBlocks()
-        self._epochs = EpochTracker(self.schedule, self.genesis_id, self.stake, self._position)
-        self.ledger = Ledger(self.genesis_id, genesis.wallet_notes)
+        self._epochs = EpochTracker(self.schedule, self.genesis_id, self._position, self._stake_snapshot_at)
+        self.ledger = Ledger(self.genesis_id, genesis.wallet_notes, genesis.stake_notes)
         self._ledger_moves: list[LedgerMove] = []
         store.bind_genesis(self.genesis_id)
         self._restore()
@@ -337,14 +340,19 @@ class Chain:
         if block.height != parent.height + 1:
             return RejectReason.BAD_HEIGHT
         leader = block.header.leader
-        stake = self.stake.stake_of(leader.vrf_pk, leader.key)
-        if stake == 0:
+        if self.leader_keys.vrf_pk(leader.key) != leader.vrf_pk:
             return RejectReason.UNKNOWN_LEADER
         epoch = self._epochs.state_for(parent.id, block.slot)
+        note = epoch.stake.note(leader.note)
+        if note is None or note.pk != leader.key:
+            return RejectReason.INELIGIBLE_NOTE
+        if not self.ledger.unspent_at(parent.id, leader.note):
+            return RejectReason.SPENT_NOTE
         vrf_output, vrf_proof = bytes.fromhex(leader.vrf_output), bytes.fromhex(leader.vrf_proof)
-        if not vrf_verify(bytes.fromhex(leader.vrf_pk), epoch.nonce, block.slot, vrf_output, vrf_proof):
+        if not vrf_verify(bytes.fromhex(leader.vrf_pk), epoch.nonce, block.slot, bytes.fromhex(leader.note),
+                          vrf_output, vrf_proof):
             return RejectReason.BAD_VRF
-        if not wins(vrf_output, stake, self.stake.total_stake, self.genesis.active_slot_coeff):
+        if not wins(vrf_output, note.value, epoch.stake.total_stake, self.genesis.active_slot_coeff):
             return RejectReason.LOTTERY_LOST
         pol_problem = pol_accepted(leader.proof, vrf_output, block.slot, self.pol_dev_mode, self.pol_difficulty_bits)
         if pol_problem is not None:
@@ -499,29 +507,40 @@ class Chain:
     def _position(self, block_id: str) -> BlockPosition:
         return self._entries[block_id].position()
 
+    def _stake_snapshot_at(self, block_id: str) -> StakeSnapshot:
+        """The eligible notes of the ledger state after ``block_id``: those owned by declared leader keys."""
+        return StakeSnapshot.of(block_id, self.ledger.notes_at(block_id, self.leader_keys.can_lead))
+
+    def epoch_state(self, slot: int, parent_id: str | None = None) -> EpochState:
+        """The epoch state (nonce, stake distribution snapshot) of a block at ``slot`` on ``parent_id`` (or the
+        tip)."""
+        return self._epochs.state_for(self.tip.id if parent_id is None else parent_id, slot)
+
     # ------------------------------------------------------------------ leadership
 
     def leadership(self, slot: int, keys: NodeKeys, parent_id: str | None = None) -> LeaderTicket | None:
-        """Cheap check (VRF + lottery) whether ``keys`` lead ``slot`` on the tip's branch (or ``parent_id``'s)."""
+        """Cheap check whether one of ``keys``' eligible notes wins ``slot`` on the tip's branch (or ``parent_id``'s):
+        one VRF evaluation and lottery draw per note of the stake distribution snapshot still unspent there."""
         parent = self.tip if parent_id is None else self._entries[parent_id].block
-        if slot <= parent.slot:
-            return None
-        stake = self.stake.stake_of(keys.vrf_pk_hex, keys.signing_pk_hex)
-        if stake == 0:
+        if slot <= parent.slot or self.leader_keys.vrf_pk(keys.signing_pk_hex) != keys.vrf_pk_hex:
             return None
         epoch = self._epochs.state_for(parent.id, slot)
-        vrf = vrf_evaluate(keys.vrf_sk, epoch.nonce, slot)
-        if not wins(vrf.output, stake, self.stake.total_stake, self.genesis.active_slot_coeff):
-            return None
-        return LeaderTicket(
-            slot=slot,
-            parent_id=parent.id,
-            parent_height=parent.height,
-            vrf_pk=keys.vrf_pk_hex,
-            signing_pk=keys.signing_pk_hex,
-            vrf_output=vrf.output,
-            vrf_proof=vrf.proof,
-        )
+        for note_id, note in epoch.stake.notes_of(keys.signing_pk_hex):
+            if not self.ledger.unspent_at(parent.id, note_id):
+                continue
+            vrf = vrf_evaluate(keys.vrf_sk, epoch.nonce, slot, bytes.fromhex(note_id))
+            if wins(vrf.output, note.value, epoch.stake.total_stake, self.genesis.active_slot_coeff):
+                return LeaderTicket(
+                    slot=slot,
+                    parent_id=parent.id,
+                    parent_height=parent.height,
+                    vrf_pk=keys.vrf_pk_hex,
+                    signing_pk=keys.signing_pk_hex,
+                    note_id=note_id,
+                    vrf_output=vrf.output,
+                    vrf_proof=vrf.proof,
+                )
+        return None
 
     def build_block(
         self, ticket: LeaderTicket, proof: str, keys: NodeKeys, transactions: Iterable[Mapping[str, Any]] = ()
@@ -537,6 +556,7 @@ class Chain:
             leader=Leader(
                 key=keys.signing_pk_hex,
                 vrf_pk=keys.vrf_pk_hex,
+                note=ticket.note_id,
                 vrf_output=ticket.vrf_output.hex(),
                 vrf_proof=ticket.vrf_proof.hex(),
                 proof=proof,
