@@ -1,4 +1,5 @@
-"""`nomos-testing`: run, replay, doctor, up, down, node, clean, plugins, image build, setup kzg (docs/cli.md).
+"""`nomos-testing`: run, replay, doctor, up, down, node, clean, plugins, report, runs, image build, setup kzg
+(docs/cli.md).
 
 Exit codes: 0 pass · 1 an expectation or a workload failed · 2 prerequisite, input or deployment error ·
 130 interrupted.
@@ -287,6 +288,57 @@ def plugins() -> None:
             schema = getattr(loaded, "params", None)
             for line in (schema.describe() if schema is not None and hasattr(schema, "describe") else []):
                 console.line(f"      {line}")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="the run directory of an earlier run (holds report.json)")],
+           open_it: Annotated[bool, typer.Option("--open", help="open report.html in the web browser")] = False
+           ) -> None:
+    """Render report.html again from a run directory (report.json, events, views, blocks, metrics)."""
+    import webbrowser
+
+    from nomos_testing.observe.html.render import write_report_html
+    from nomos_testing.observe.html.rundir import read_report
+
+    console = RunConsole()
+    if not run_dir.is_dir():
+        raise _fail(console, PlanError(f"{run_dir} is not a directory", "pass the run directory of an earlier run "
+                                       "(`nomos-testing runs` lists them)"))
+    try:
+        loaded = read_report(run_dir)
+    except FileNotFoundError:
+        raise _fail(console, PlanError(f"{run_dir} has no report.json: not a run directory, or its run is still "
+                                       "going or was stopped before it could report",
+                                       "pass the directory of a finished run (`nomos-testing runs` lists them)")
+                    ) from None
+    except (OSError, ValueError) as exc:
+        raise _fail(console, PlanError(f"{run_dir / 'report.json'} is not a readable report: "
+                                       f"{str(exc).splitlines()[0]}", "pass the directory of a finished run")) from None
+    path, took = write_report_html(run_dir, loaded)
+    console.line(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB in {took:.2f} s)")
+    if open_it and not webbrowser.open(path.resolve().as_uri()):
+        console.error(f"no web browser to open it with; open {path.resolve().as_uri()} yourself")
+
+
+@app.command()
+def runs(runs_dir: Annotated[Path, typer.Option("--dir", help="where run directories are (default .runs)")] = RUNS_ROOT
+         ) -> None:
+    """List earlier runs, newest first: run id, verdict, scenario, runner, duration, start time."""
+    from nomos_testing.observe.runs import format_runs, list_runs
+
+    console = RunConsole()
+    if not runs_dir.is_dir():
+        if runs_dir == RUNS_ROOT:
+            console.line(f"no runs yet: {runs_dir} does not exist (`run` writes there without --out)")
+            return
+        raise _fail(console, PlanError(f"--dir {runs_dir} is not a directory", "pass the directory that holds the "
+                                       "run directories (the parent of each --out)"))
+    entries = list_runs(runs_dir)
+    if not entries:
+        console.line(f"no runs in {runs_dir}")
+        return
+    for line in format_runs(entries):
+        console.rich.print(line, markup=False, highlight=False)
 
 
 @image_app.command("build")
