@@ -65,7 +65,7 @@ class MetricThreshold(Expectation):
     def check_plan(cls, params: Mapping[str, Any], plan: ScenarioPlan, where: str) -> None:
         if not str(params.get("query", "")).strip():
             source = plan.source_of(f"{where}.query")
-            raise PlanError(f"{source.location()}: {where}.query ({cls.kind}) is empty",
+            raise PlanError(f"{source.location()}: {where} ({cls.kind}).query is empty",
                             'give a PromQL query, e.g. query = "consensus_tip_height"')
 
     @property
