@@ -29,6 +29,8 @@ _K8S_DIR = Path(__file__).parent / "k8s"
 # those that sweep every run of the machine (`clean --all`) or leave detached runs (`up`) such a sweep would take.
 _DOCKER_TESTS = ("tests/compose/", "tests/docs/test_documented_commands.py", "tests/framework/test_host_managed.py",
                  "tests/framework/test_cli_e2e.py")
+# Modules whose tests share module-scoped real runs: kept on one worker, so the runs happen once.
+_MODULES_TOGETHER = ("tests/framework/test_html_browser.py",)
 _K8S_REQUIRED = os.environ.get("NOMOS_K8S_REQUIRE_CLUSTER", "").strip().lower() in {"1", "true", "yes"}
 
 
@@ -66,10 +68,14 @@ except ImportError:  # pytest-xdist is a dev dependency; without it the suite ru
 if LoadScopeScheduling is not None:
 
     class _DockerTogether(LoadScopeScheduling):  # type: ignore[misc, valid-type]
-        """Every test is its own unit of work, except the Docker tests, which are one."""
+        """Every test is its own unit of work, except the Docker tests, which are one, and the tests of a module
+        that shares its runs, which are one per module."""
 
         def _split_scope(self, nodeid: str) -> str:
-            return "docker" if nodeid.startswith(_DOCKER_TESTS) else nodeid
+            if nodeid.startswith(_DOCKER_TESTS):
+                return "docker"
+            module = nodeid.split("::", 1)[0]
+            return module if module in _MODULES_TOGETHER else nodeid
 
     def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
         if config.getvalue("dist") != "loadgroup":
