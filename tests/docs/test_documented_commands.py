@@ -731,10 +731,10 @@ def test_node_md_three_node_walkthrough(session: Session) -> None:
     metrics = [line for line in sections["metrics"].splitlines() if line.strip()]
     assert metrics and all(line.startswith("consensus_") for line in metrics), metrics
     assert any(line.startswith("consensus_tip_height ") for line in metrics), metrics
-    mantle = json.loads(sections["mantle"])  # the doc's comment: pending, ledger_height, …, supply 0 (no wallets)
+    mantle = json.loads(sections["mantle"])  # the doc's comment: pending, ledger_height, …, supply 3000 (stake)
     assert list(mantle) == ["pending", "ledger_height", "tip", "supply", "genesis_supply", "fees_burned",
                             "unspent_notes"], mantle
-    assert mantle["pending"] == 0 and mantle["supply"] == mantle["genesis_supply"] == 0, mantle
+    assert mantle["pending"] == 0 and mantle["supply"] == mantle["genesis_supply"] == 3000, mantle
     for job in (1, 2, 3):
         assert f"node job {job} exit 0" in sections["stop"], sections["stop"]  # "SIGTERM: exit 0"
     assert "restarted node exit 0" in sections["restart"], sections["restart"]

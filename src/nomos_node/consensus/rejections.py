@@ -18,8 +18,8 @@ DEFAULT_CAPACITY = 4096
 
 # RejectReason values (chain.py) that are a property of the block id on its branch, for good.
 PERMANENT_REASONS = frozenset({
-    "foreign_genesis", "slot_not_after_parent", "bad_height", "fork_below_lib", "unknown_leader", "bad_vrf",
-    "lottery_lost", "missing_pol", "bad_pol", "bad_transaction", "invalid_parent",
+    "foreign_genesis", "slot_not_after_parent", "bad_height", "fork_below_lib", "unknown_leader", "ineligible_note",
+    "spent_note", "bad_vrf", "lottery_lost", "missing_pol", "bad_pol", "bad_transaction", "invalid_parent",
 })
 
 
