@@ -31,6 +31,8 @@ def failed_report(run_dir: Path) -> RunReport:
                                  "topology": {"validators": 2, "executors": 0, "layout": "star"},
                                  "sources": {"name": "scenarios/smoke.toml:3", "duration": "flag --duration"},
                                  "workloads": [{"kind": "nemesis"}], "expectations": [{"kind": "tx_inclusion"}]})
+    report.expectations[1].figures["latency"] = {"count": 3, "p50_s": 1.2, "p95_s": 4.9, "max_s": 11.6,
+                                                 "p50_slots": 0.7, "p95_slots": 2.3, "max_slots": 8.7}
     report.triage = triage(report)
     return report
 
@@ -51,6 +53,10 @@ def full_run_dir(run_dir: Path) -> RunReport:
         {"time": T0 + 11, "kind": "node.kill", "node": "validator-1", "mechanism": "signals"},
         {"time": T0 + 14, "kind": "node.start", "node": "validator-1"},
         {"time": T0 + 12, "kind": "tx.submit", "sent_at": T0 + 12, "accepted": True},
+        {"time": T0 + 13, "kind": "da.disperse", "sent_at": T0 + 12.5, "executor": "executor-0", "latency_ms": 80.0,
+         "ok": True, "blob_id": "ab" * 16},
+        {"time": T0 + 15, "kind": "da.disperse", "sent_at": T0 + 14.5, "executor": "executor-0", "latency_ms": 900.0,
+         "ok": False, "error": "timeout"},
     ])
     jsonl(run_dir / "views.jsonl", [{"time": T0 + t, "node": node, "height": t // 2, "poll": t}
                                     for t in range(2, 30) for node in NODES])
@@ -74,11 +80,13 @@ def test_a_complete_run_directory(tmp_path: Path) -> None:
     path, took = write_report_html(tmp_path)
     html = path.read_text(encoding="utf-8")
     assert took < 1.0, f"rendering took {took:.2f} s"
-    for plot in ("plot-heights", "plot-transactions", "plot-cpu", "plot-memory", "plot-peers"):
+    for plot in ("plot-heights", "plot-transactions", "plot-latency", "plot-dispersals", "plot-cpu", "plot-memory",
+                 "plot-peers"):
         assert f'id="{plot}"' in html, plot
     assert html.count("* plotly.js v") == 1  # plotly.js inlined, once
     assert "<script src=" not in html  # nothing to fetch
     assert "partition validator-0 | validator-1" in html  # the fault band's label
+    assert "executor-0 (failed)" in html  # a failed dispersal is its own series
     assert 'href="logs/nomos-node-0.log"' in html and 'href="configs/validator-0.yaml"' in html
     assert report.triage is not None and "expectation failed" in html
     assert "too few &lt;inclusions&gt; &amp; &#34;quotes&#34;" in html  # escaped
