@@ -160,6 +160,8 @@ def test_prometheus_scraped_every_node_and_the_snapshot_keeps_the_series(run: Ru
     config = (run.out / "prometheus" / "prometheus.yml").read_text()
     assert "validator-2" in config  # rewritten when the node joined, then SIGHUP
     assert (run.out / "logs" / "prometheus.log").stat().st_size > 0
+    events = [json.loads(line) for line in (run.out / "events.jsonl").read_text().splitlines()]
+    assert [e["url"] for e in events if e["kind"] == "prometheus.started"] == [run.report["prometheus_url"]]
 
     meta = json.loads((run.out / "metrics" / "meta.json").read_text())
     assert meta["format"] == 1 and meta["source"] == "prometheus" and meta["errors"] == {}
@@ -228,3 +230,21 @@ def test_clean_stops_the_prometheus_of_a_cluster_left_up(tmp_path: Path) -> None
     while (left := processes_in(out)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, [p.cmdline() for p in left]
+
+
+def test_a_host_run_without_prometheus_works_and_says_why(tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text('name = "no-prometheus"\nduration = 2\n[topology]\nvalidators = 1\n[consensus]\n'
+                        'slot_duration = 1.0\n', encoding="utf-8")
+    result = cli("run", scenario, "--out", tmp_path / "run", NOMOS_HOST_PROMETHEUS="false")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    why = "no Prometheus: NOMOS_HOST_PROMETHEUS is false"
+    assert report["prometheus_url"] is None and report["cluster"]["prometheus"] == why
+    meta = json.loads((tmp_path / "run" / "metrics" / "meta.json").read_text())
+    assert meta["source"] is None and meta["prometheus_url"] is None and meta["series"] == {}
+    assert meta["errors"] == {"prometheus": why}
+    assert (tmp_path / "run" / "metrics" / "series.jsonl").read_text() == ""
+    assert not (tmp_path / "run" / "prometheus").exists()
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert [e["reason"] for e in events if e["kind"] == "prometheus.skipped"] == ["NOMOS_HOST_PROMETHEUS is false"]

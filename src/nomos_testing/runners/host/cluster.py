@@ -134,8 +134,10 @@ class HostCluster(Cluster):
         if self.prometheus is not None:
             self.prometheus_url = self.prometheus.url
             self.extra_report["prometheus_url"] = self.prometheus.url
+            self.notices.append(("prometheus.started", {"url": self.prometheus.url}))
         else:
-            self.extra_report["prometheus"] = f"none: {reason}"
+            self.extra_report["prometheus"] = f"no Prometheus: {reason}"
+            self.notices.append(("prometheus.skipped", {"reason": reason}))
         self.save_state()
 
     def rescrape(self) -> None:
