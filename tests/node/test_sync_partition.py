@@ -1,16 +1,19 @@
 """A partition longer than k, healed, and a fresh node joining afterwards (issue 14, sync and Bootstrapping).
 
-Three real node processes, 0.5 s slots, f = 0.9, k = 3 (so s = 3·⌊k/f⌋ = 9 slots). A (three quarters of the
-stake) and B (one quarter) share a short prefix, then block each other (`/da/block-peer`) for longer than k
+Three real node processes, 0.5 s slots, f = 0.9, k = 3 (so s = 3·⌊k/f⌋ = 9 slots). A (three quarters of
+the stake) and B (one quarter) share a short prefix, then block each other (`/da/block-peer`) for longer than k
 blocks: both are Online, so each side's LIB passes the fork point and the split is permanent (after the heal each
-refuses the other's branch, `fork_below_lib`). A fresh node C then dials both. Its sync replicates both branches
-(the side fork included) while it is Bootstrapping, and its fork choice picks the branch that the Genesis density
-rule (`maxvalid_bg`) selects: the one with more blocks in the s slots after the fork.
+refuses the other's branch, `fork_below_lib`). Past the density window A is paused (SIGSTOP) while B goes on, so
+A's branch is the denser after the fork but B's the longer when the partition heals. A fresh node C then dials
+both. Its sync replicates both branches (the side fork included) while it is Bootstrapping, and its fork choice
+picks the branch that the Genesis density rule (`maxvalid_bg`) selects — not the longest chain.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from typing import Any
 
@@ -22,7 +25,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 SLOT, F, K = 0.5, 0.9, 3
 S = 3 * int(K / F)  # the density window of maxvalid_bg, in slots
-PREFIX_BLOCKS, PARTITION_S = 2, 8.0  # the partition lasts 16 slots: far more than k blocks on each side
+PREFIX_BLOCKS = 2
+PARTITION_S, A_PAUSED_S = 5.0, 14.0  # 10 slots with both sides producing (past the window), then 28 with B alone
 FRESH_BOOTSTRAP_S = 12.0  # C stays in Bootstrapping this long: both branches are held until it goes Online
 
 
@@ -48,12 +52,14 @@ def _density(branch: list[dict[str, Any]], before_slot: int) -> int:
     return sum(1 for header in branch if header["slot"] < before_slot)
 
 
-def _bg_winner(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str | None:
-    """"a" or "b", the branch maxvalid_bg keeps whichever of the two is the local chain; None when it depends."""
+def _bg_winner(a: list[dict[str, Any]], b: list[dict[str, Any]], fork_slot: int) -> str | None:
+    """"a" or "b", the branch maxvalid_bg keeps, whichever of the two is the local chain and whether the s slots
+    are counted from the fork point (this node) or from the local branch's first block (the specification's
+    code); None when that changes the answer (then the run does not decide between the rules)."""
     winners = set()
     for local, other, names in ((a, b, "ab"), (b, a, "ba")):
-        window_end = local[0]["slot"] + S
-        winners.add(names[1] if _density(local, window_end) < _density(other, window_end) else names[0])
+        for window_end in (fork_slot + S, local[0]["slot"] + S):
+            winners.add(names[1] if _density(local, window_end) < _density(other, window_end) else names[0])
     return winners.pop() if len(winners) == 1 else None
 
 
@@ -77,6 +83,12 @@ def test_a_fresh_node_replicates_both_sides_of_a_healed_partition_and_picks_the_
         wait_until(lambda: min(node.info()["height"] for node in (a, b)) >= PREFIX_BLOCKS, 20, "a shared prefix")
         assert a.post("/da/block-peer", net.peer_id(b)) and b.post("/da/block-peer", net.peer_id(a))
         time.sleep(PARTITION_S)
+        assert a.proc is not None
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(A_PAUSED_S)
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
         a.post("/da/unblock-peer", net.peer_id(b))
         b.post("/da/unblock-peer", net.peer_id(a))
         wait_until(lambda: a.get("/network/info")["n_peers"] == 1, 20, "A and B connected again")
@@ -100,13 +112,16 @@ def test_a_fresh_node_replicates_both_sides_of_a_healed_partition_and_picks_the_
         chosen = {header["id"] for header in _chain(c)}
         # Every block of both branches up to the heal, the side fork included, was replicated.
         assert replicated
-        winner = _bg_winner(side_a, side_b)
+        winner = _bg_winner(side_a, side_b, chain_a[common - 1]["slot"] if common else 0)
+        length_a, length_b = len(_chain(a)) - common, len(_chain(b)) - common  # when C decided
+        longer = "a" if length_a > length_b else "b" if length_b > length_a else None
         on_a, on_b = side_a[0]["id"] in chosen, side_b[0]["id"] in chosen
         took = time.monotonic() - started
         print(f"fresh node: both branches ({len(side_a)} + {len(side_b)} blocks after the fork, "
               f"{common} before) held {sync_s:.2f} s after its API came up; densities in s = {S} slots "
               f"A {_density(side_a, side_a[0]['slot'] + S)} / B {_density(side_b, side_b[0]['slot'] + S)}; "
-              f"tip {tip[:12]} on {'A' if on_a else 'B' if on_b else '?'}; test took {took:.1f} s")
+              f"density winner {winner}, longer {longer}; tip {tip[:12]} on {'A' if on_a else 'B' if on_b else '?'}; "
+              f"test took {took:.1f} s")
         assert on_a or on_b
         if winner is not None:
             assert (on_a if winner == "a" else on_b), f"maxvalid_bg selects branch {winner.upper()}"

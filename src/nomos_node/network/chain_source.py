@@ -17,10 +17,13 @@ class ChainSyncSource:
         return TipSummary(tip.id, tip.height, tip.slot, tip.header.leader.vrf_output)
 
     def prefers(self, theirs: TipSummary) -> bool:
+        """Higher, or (with the `lower_vrf` tie rule) as high with a lower VRF output; `keep_current` keeps ours."""
         ours = self.tip_summary()
         if theirs.height != ours.height:
             return theirs.height > ours.height
-        return theirs.id not in self.chain and (theirs.vrf_output, theirs.id) < (ours.vrf_output, ours.id)
+        if self.chain.consensus.tie_break != "lower_vrf" or theirs.id in self.chain:
+            return False
+        return (theirs.vrf_output, theirs.id) < (ours.vrf_output, ours.id)
 
     def has_block(self, block_id: str) -> bool:
         return block_id in self.chain
