@@ -288,7 +288,10 @@ class ScenarioRun:
             interrupted_during=self.clock.interrupted_in if interrupted else None,
             faults=[record for workload in self.workloads for record in workload.faults_applied()],
         )
-        report.triage = triage(report, error, self.crashed)
+        try:
+            report.triage = triage(report, error, self.crashed)
+        except Exception as exc:  # the triage explains a verdict; a bug in it must not cost the run its report
+            self.console.error(f"triage failed: {type(exc).__name__}: {exc}")
         if self.events is not None:
             self.events.emit("run.end", exit_code=exit_code, verdict=verdict)
             self.events.close()
