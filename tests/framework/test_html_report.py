@@ -10,7 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from nomos_testing.cli import app
+from nomos_testing.observe.html.figures import fault_bands, height_timeline
 from nomos_testing.observe.html.render import HTML_FILE, write_report_html
+from nomos_testing.observe.html.rundir import load_run
 from nomos_testing.observe.report import REPORT_FILE, RunReport, Triage
 from nomos_testing.observe.reporters import ReportTarget, publish
 from nomos_testing.observe.triage import triage
@@ -190,3 +192,22 @@ def test_a_run_that_never_reached_its_nodes_links_what_they_left(tmp_path: Path)
     stuck = '<td>validator-0</td><td>height</td><td>height=0</td><td></td>\n    <td><a href="logs/nomos-node-0.log">'
     assert stuck in html  # the readiness triage names the probe and links the node's log
     assert "the metrics snapshot holds no series" in html
+
+
+def test_fault_bands_last_while_the_fault_is_in_force(tmp_path: Path) -> None:
+    """A restart is a line at its moment; a fault without its removal event lasts until the final heal."""
+    jsonl(tmp_path / "events.jsonl", [
+        {"time": T0, "kind": "run.start"},
+        {"time": T0 + 2, "kind": "fault.apply", "fault": "restart", "index": 0, "targets": ["validator-0"]},
+        {"time": T0 + 4, "kind": "fault.apply", "fault": "pause", "index": 1, "targets": ["validator-1"]},
+        {"time": T0 + 9, "kind": "phase.heal"},
+    ])
+    jsonl(tmp_path / "views.jsonl", [{"time": T0 + t, "node": "validator-0", "height": t} for t in range(1, 20)])
+    data = load_run(tmp_path, sample_report())
+    restart, pause = fault_bands(data, T0)
+    assert restart.instant and not pause.instant
+    assert pause.start == 4 and pause.end == 9
+    spec = height_timeline(data).spec
+    assert spec is not None
+    faults = [shape for shape in spec["layout"]["shapes"] if shape.get("layer") == "below"]
+    assert [(shape["type"], shape["x0"], shape["x1"]) for shape in faults] == [("line", 2, 2), ("rect", 4, 9)]

@@ -12,12 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from nomos_testing.faults.model import LASTING_KINDS
 from nomos_testing.observe.html.rundir import RunData
 
 _FAULT_COLOURS = {"partition": "rgba(214,39,40,0.14)", "kill": "rgba(140,20,20,0.16)",
                   "stop": "rgba(127,127,127,0.18)", "pause": "rgba(255,127,14,0.18)",
                   "delay": "rgba(31,119,180,0.12)", "loss": "rgba(23,190,207,0.14)"}
 _DEFAULT_FAULT_COLOUR = "rgba(148,103,189,0.16)"
+_INSTANT_FAULT_COLOUR = "rgba(148,103,189,0.7)"
 # node events drawn as markers on the height timeline: kind -> (symbol, colour)
 _NODE_MARKERS = {"node.start": ("triangle-up", "#2ca02c"), "node.stop": ("square", "#7f7f7f"),
                  "node.kill": ("x", "#d62728"), "node.crashed": ("x-thin-open", "#8b0000"),
@@ -93,9 +95,14 @@ def heights_by_node(data: RunData, origin: float) -> tuple[dict[str, list[tuple[
 @dataclass(frozen=True)
 class Band:
     start: float
-    end: float | None
+    end: float | None  # None: still in force at the end of the record
     label: str
     kind: str
+
+    @property
+    def instant(self) -> bool:
+        """A restart or a join: it happens, it does not last (drawn as a line)."""
+        return self.kind not in {kind.value for kind in LASTING_KINDS}
 
 
 def fault_bands(data: RunData, origin: float) -> list[Band]:
@@ -110,12 +117,16 @@ def fault_bands(data: RunData, origin: float) -> list[Band]:
             applied[event.get("index", len(applied))] = event
         elif event.get("kind") == "fault.remove":
             removed.setdefault(event.get("index"), when - origin)
+    heal = next((float(e["time"]) - origin for e in data.events
+                 if e.get("kind") == "phase.heal" and _number(e.get("time")) is not None), None)
     bands = []
     for index, event in applied.items():
         kind = str(event.get("fault", "fault"))
         targets = event.get("targets") or []
         label = f"{kind} {', '.join(map(str, targets))}" if kind != "partition" else _partition_label(event)
-        bands.append(Band(float(event["time"]) - origin, removed.get(index), label, kind))
+        start = float(event["time"]) - origin
+        end = removed.get(index, heal if heal is not None and heal >= start else None)
+        bands.append(Band(start, end, label, kind))
     if bands or data.report is None:
         return bands
     window = next((_number(e.get("time")) for e in data.events if e.get("kind") == "phase.drive"), None)
@@ -196,9 +207,14 @@ def height_timeline(data: RunData) -> Figure:
     bands = fault_bands(data, origin)
     for number, band in enumerate(bands):
         end = band.end if band.end is not None else last_time
-        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": band.start, "x1": max(end, band.start + 0.2),
-                       "y0": 0, "y1": 1, "layer": "below", "line": {"width": 0},
-                       "fillcolor": _FAULT_COLOURS.get(band.kind, _DEFAULT_FAULT_COLOUR)})
+        colour = _FAULT_COLOURS.get(band.kind, _DEFAULT_FAULT_COLOUR)
+        if band.instant:
+            shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": band.start, "x1": band.start, "y0": 0,
+                           "y1": 1, "layer": "below", "line": {"width": 3, "color": _INSTANT_FAULT_COLOUR}})
+        else:
+            shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": band.start,
+                           "x1": max(end, band.start + 0.2), "y0": 0, "y1": 1, "layer": "below",
+                           "line": {"width": 0}, "fillcolor": colour})
         annotations.append({"x": band.start, "xref": "x", "y": 1.0 - 0.07 * (number % 4), "yref": "paper",
                             "xanchor": "left", "yanchor": "top", "showarrow": False, "text": band.label[:60],
                             "font": {"size": 10, "color": "#444"}})
@@ -213,7 +229,8 @@ def height_timeline(data: RunData) -> Figure:
                                 "font": {"size": 9, "color": "#777"}})
     layout = _layout(title, "height", shapes=shapes, annotations=annotations, height=440)
     note = (f"source: {source}{'; dashed: LIB heights from the metrics snapshot' if data.series else ''}; "
-            f"shaded bands: faults ({len(bands)}); dotted lines: phases")
+            f"shaded bands: faults while in force, solid lines: restarts and joins ({len(bands)} in all); "
+            "dotted lines: phases")
     return Figure("heights", title, {"data": traces, "layout": layout}, note)
 
 
