@@ -20,6 +20,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "nomos_testing.cli"]
 RUN_TIMEOUT_S = 150
+# The host runner's Prometheus when Debian's `prometheus` is installed (CI installs it; docs/observability.md)
+PROMETHEUS_LOG = ["prometheus.log"] if shutil.which("prometheus") else []
+PROMETHEUS_URL = ["prometheus_url"] if shutil.which("prometheus") else []
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -84,7 +87,7 @@ def test_smoke_run_passes_and_writes_the_run_directory(tmp_path: Path) -> None:
     assert sorted(p.name for p in (out / "configs").iterdir()) == ["executor-0.yaml", "validator-0.yaml",
                                                                     "validator-1.yaml"]
     assert sorted(p.name for p in (out / "logs").iterdir()) == ["nomos-executor-0.log", "nomos-node-0.log",
-                                                                 "nomos-node-1.log"]
+                                                                 "nomos-node-1.log", *PROMETHEUS_LOG]
     report = json.loads((out / "report.json").read_text())
     assert report["passed"] is True and report["seed"] == 42 and report["runner"] == "host"
     assert all(node["ready_s"] is not None and node["height"] >= 5 for node in report["nodes"])
@@ -187,7 +190,7 @@ def test_up_then_down(tmp_path: Path) -> None:
     try:
         assert result.returncode == 0, result.stdout + result.stderr
         info = json.loads(result.stdout)
-        assert set(info) == {"run_id", "run_dir", "nodes"}
+        assert set(info) == {"run_id", "run_dir", "nodes", *PROMETHEUS_URL}
         assert [n["name"] for n in info["nodes"]] == ["validator-0", "validator-1", "executor-0"]
         for node in info["nodes"]:
             assert set(node) >= {"name", "role", "api", "testing_api"}
