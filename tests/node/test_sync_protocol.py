@@ -3,6 +3,7 @@ without an exception escaping (the session goes on with the other peers)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -45,11 +46,12 @@ async def _refuse(imported: list[Any]) -> ImportOutcome:
     (METHOD_ANCESTORS, []),
     (METHOD_ANCESTORS, {"id": None}),
 ])
-async def test_malformed_requests_are_refused(kit, method: str, params: Any) -> None:
+async def test_malformed_requests_are_refused(kit, caplog, method: str, params: Any) -> None:
     network = _Network()
     ChainSync(network, ChainSyncSource(kit.chain()), None)  # type: ignore[arg-type]
-    with pytest.raises(RequestRejected):
-        await network.methods[method](params, "peer")
+    with caplog.at_level(logging.WARNING, logger="nomos_node.network"), pytest.raises(RequestRejected):
+        await network.methods[method](params, "peer-x")
+    assert "sync request refused peer=peer-x" in caplog.text
 
 
 async def test_limits_are_clamped_and_unknown_ids_answer_nothing(kit) -> None:
@@ -72,12 +74,14 @@ async def test_limits_are_clamped_and_unknown_ids_answer_nothing(kit) -> None:
     {"blocks": [{"header": {"slot": 9, "id": "b" * 64, "parent": "c" * 64}},
                 {"header": {"slot": 8, "id": "d" * 64, "parent": "c" * 64}}], "more": True},  # out of order
 ])
-async def test_a_malformed_answer_ends_the_fetch_from_that_peer(kit, answer: Any) -> None:
+async def test_a_malformed_answer_ends_the_fetch_from_that_peer(kit, caplog, answer: Any) -> None:
     local = kit.chain()
     tip = {"id": "e" * 64, "height": 50, "slot": 60, "vrf_output": ""}
     network = _Network({"bad": {METHOD_TIP: tip, METHOD_BLOCKS_FROM_SLOT: answer, METHOD_ANCESTORS: answer}})
     imported: list[Any] = []
     sync = ChainSync(network, ChainSyncSource(local), lambda block, peer: _refuse(imported))  # type: ignore[arg-type]
-    stats = await sync.sync({"bad": "test"})
+    with caplog.at_level(logging.WARNING, logger="nomos_node.network"):
+        stats = await sync.sync({"bad": "test"})
+    assert "range fetch stopped peer=bad" in caplog.text
     assert stats.imported == 0 and local.height == 0
     assert [method for _, method, _ in network.requests] == [METHOD_TIP, METHOD_BLOCKS_FROM_SLOT]

@@ -144,12 +144,12 @@ class ChainSync:
 
     async def _serve_blocks_from_slot(self, params: Any, peer_id: str) -> dict[str, Any]:
         if not isinstance(params, dict):
-            raise RequestRejected("blocks_from_slot: expected {slot, after?, limit?}")
+            raise _refused(peer_id, "blocks_from_slot: expected {slot, after?, limit?}")
         slot, after = params.get("slot"), params.get("after")
         if not _is_count(slot):
-            raise RequestRejected("blocks_from_slot: slot must be a non-negative integer")
+            raise _refused(peer_id, "blocks_from_slot: slot must be a non-negative integer")
         if after is not None and not _is_id(after):
-            raise RequestRejected("blocks_from_slot: after must be a block id or null")
+            raise _refused(peer_id, "blocks_from_slot: after must be a block id or null")
         limit = _limit(params.get("limit"))
         blocks = self._source.blocks_from_slot(slot, after, limit + 1)
         answer = _within_bytes(blocks[:limit], MAX_ANSWER_BYTES)
@@ -157,7 +157,7 @@ class ChainSync:
 
     async def _serve_ancestors(self, params: Any, peer_id: str) -> dict[str, Any]:
         if not isinstance(params, dict) or not _is_id(params.get("id")):
-            raise RequestRejected("ancestors: expected {id, limit?}")
+            raise _refused(peer_id, "ancestors: expected {id, limit?}")
         blocks = self._source.ancestors(params["id"], _limit(params.get("limit")))
         return {"blocks": _within_bytes(blocks, MAX_ANSWER_BYTES)}
 
@@ -271,7 +271,7 @@ class ChainSync:
                         break
                 return
             except (RequestFailed, MalformedAnswer) as exc:
-                event(log, logging.DEBUG, "range fetch stopped", peer=peer_id, error=exc)
+                _stopped("range fetch stopped", peer_id, exc)
 
     async def _backfill_fork(self, peer_id: str, fork_tip: str, stats: SessionStats) -> None:
         """Fetch `fork_tip` and its ancestors from `peer_id` down to a block we hold or rejected; import them."""
@@ -294,7 +294,7 @@ class ChainSync:
                     size += len(json.dumps(block, separators=(",", ":")))
                     wanted = parent
         except (RequestFailed, MalformedAnswer) as exc:
-            event(log, logging.DEBUG, "backfill stopped", peer=peer_id, fork_tip=fork_tip, error=exc)
+            _stopped("backfill stopped", peer_id, exc, fork_tip=fork_tip)
             return
         for block in reversed(suffix):
             outcome = await self._import(block, peer_id)
@@ -304,6 +304,18 @@ class ChainSync:
 
     def _known(self, block_id: str) -> bool:
         return self._source.has_block(block_id) or self._source.is_rejected(block_id)
+
+
+def _refused(peer_id: str, reason: str) -> RequestRejected:
+    """A malformed request: logged, and answered with an error (the peer's request fails)."""
+    event(log, logging.WARNING, "sync request refused", peer=peer_id, error=reason)
+    return RequestRejected(reason)
+
+
+def _stopped(what: str, peer_id: str, exc: Exception, **fields: Any) -> None:
+    """A fetch from a peer ended early: a malformed answer is a WARNING, a failed request (gone, timeout) DEBUG."""
+    level = logging.WARNING if isinstance(exc, MalformedAnswer) else logging.DEBUG
+    event(log, level, what, peer=peer_id, error=exc, **fields)
 
 
 # -- answers ------------------------------------------------------------------------------------------------
