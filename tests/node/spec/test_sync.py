@@ -185,6 +185,8 @@ async def test_sync_single_chain_from_genesis(kit) -> None:
 
 async def test_sync_single_chain_from_middle(kit) -> None:
     """Spec TestSync.test_sync_single_chain_from_middle."""
+    # The spec's code feeds b0, b1 to the peer again (so its local starts from genesis); its comment, followed
+    # here, means the local tree b0 - b1.
     tree = Tree(kit, new_chain(kit))
     blocks = tree.run(None, A, [1, 2, 3, 4])
     peer, local = follower(kit, blocks), follower(kit, blocks[:2])
