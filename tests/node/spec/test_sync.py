@@ -206,6 +206,7 @@ async def test_sync_forks_from_genesis(kit) -> None:
 
 async def test_sync_forks_from_middle(kit) -> None:
     """Spec TestSync.test_sync_forks_from_middle."""
+    # As in single_chain_from_middle, the spec's code gives b0, b1, b3 to the peer; its comment means the local.
     _, b = forks_tree(kit)
     peer = follower(kit, [b[n] for n in ("b0", "b1", "b2", "b3", "b4", "b5")])
     local = follower(kit, [b["b0"], b["b1"], b["b3"]])
