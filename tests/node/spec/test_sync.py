@@ -6,7 +6,10 @@ tick would. Blocks are made by real leaders (`kit.next_block`), so slots are the
 after the specification's slot: the shape of every tree, and the order of slots that each case depends on, are
 the specification's. The spec compares `tip()` and `forks`; here the tip and the set of held blocks (every
 branch), which implies the forks. The checkpoint cases (`TestSyncFromCheckpoint`) are not translated: this node
-has no checkpoint sync (docs/consensus.md, Sync, deviations).
+has no checkpoint sync (docs/consensus.md, Sync, deviations). In the four "from a tree" cases (single_chain and
+forks from_middle, forks_by_backfilling, reject_invalid_blocks_from_backfilling) the spec's code gives the local
+tree's blocks to the peer again, so its local starts from genesis; the translations follow the comments and start
+the local node from that tree.
 """
 
 from __future__ import annotations
