@@ -1,7 +1,7 @@
 """A partition longer than k, healed, and a fresh node joining afterwards (issue 14, sync and Bootstrapping).
 
-Three real node processes, 0.5 s slots, f = 0.9, k = 3 (so s = 3·⌊k/f⌋ = 9 slots). A (two thirds of the
-stake) and B (one third) share a short prefix, then block each other (`/da/block-peer`) for longer than k
+Three real node processes, 0.5 s slots, f = 0.9, k = 3 (so s = 3·⌊k/f⌋ = 9 slots). A (three quarters of
+the stake) and B (one quarter) share a short prefix, then block each other (`/da/block-peer`) for longer than k
 blocks: both are Online, so each side's LIB passes the fork point and the split is permanent (after the heal each
 refuses the other's branch, `fork_below_lib`). Past the density window A is paused (SIGSTOP) while B goes on, so
 A's branch is the denser after the fork but B's the longer when the partition heals. A fresh node C then dials
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 SLOT, F, K = 0.5, 0.9, 3
 S = 3 * int(K / F)  # the density window of maxvalid_bg, in slots
 PREFIX_BLOCKS = 2
-PARTITION_S, A_PAUSED_S = 5.0, 14.0  # 10 slots with both sides producing (past the window), then 28 with B alone
+PARTITION_S, A_PAUSED_S = 5.0, 18.0  # 10 slots with both sides producing (past the window), then 36 with B alone
 FRESH_BOOTSTRAP_S = 12.0  # C stays in Bootstrapping this long: both branches are held until it goes Online
 
 
@@ -67,7 +67,7 @@ def _bg_winner(a: list[dict[str, Any]], b: list[dict[str, Any]], fork_slot: int)
 
 def test_a_fresh_node_replicates_both_sides_of_a_healed_partition_and_picks_the_denser(tmp_path) -> None:
     genesis = make_genesis(3, start_in=2.0, slot=SLOT, f=F, k=K)
-    genesis["stake_notes"][0]["value"] = 2000  # A: 2/3 of the stake, B 1/3, C none (it only follows)
+    genesis["stake_notes"][0]["value"] = 3000  # A: 3/4 of the stake, B 1/4, C none (it only follows)
     genesis["stake_notes"][2]["value"] = 1
     started = time.monotonic()
     with LocalNetwork(tmp_path, 3, genesis=genesis, topology="none") as net:
