@@ -155,6 +155,15 @@ COVERAGE: dict[tuple[str, str], Run | Mapped] = {
                                    "Python 3.12 venv with the reference's pinned packages, none of which the suite "
                                    "has: run by hand (the doc gives when and the result); the suite checks the "
                                    "vectors it verified"),
+    ("docs/consensus.md", ".venv/bin/python -m benchmarks fork_ties"):
+        Mapped(("tests/node/test_fork_convergence.py::test_connected_nodes_converge_when_most_slots_have_several_leaders",
+                "tests/node/test_fork_ties_model.py::test_pair_depth_is_the_smaller_reorg"),
+               "18 runs of 4 real nodes for 60 s (≈ 25 min); the convergence test runs such a network with the "
+               "lower_vrf rule and checks the same depths, the model test checks the depth measure"),
+    ("docs/consensus.md",
+     ".venv/bin/python -m benchmarks fork_ties --simulate 2000 --slots 120 --cases 0.5:3,1:5,1:10"):
+        Mapped(("tests/node/test_fork_ties_model.py::test_model_splits_with_keep_current_and_not_with_lower_vrf",),
+               "≈ 20 s of simulation; the test runs the same model at k = 3 for 40 runs per rule"),
     ("docs/benchmarks.md", ".venv/bin/python -m benchmarks da"):
         Mapped(("tests/da/test_bench_smoke.py::test_the_da_benchmark_runs_in_its_smoke_configuration",),
                "≈ 80 s; the smoke mode runs the same code on 4 KiB blobs"),
