@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import nomos_node.consensus.chain as chain_module
+from nomos_node.config import GenesisConfig
 from nomos_node.consensus.block import Block
 from nomos_node.consensus.chain import Chain, RejectReason
 from nomos_node.consensus.fork_choice import ForkBlock, common_prefix_depth, maxvalid_bg, maxvalid_mc
@@ -51,9 +52,25 @@ def mk_chain(chain: Chain, parent: ForkBlock, leader: int, slots: Iterable[int])
     return blocks
 
 
-def holder(kit: Any) -> Chain:
+def holder(kit: Any, genesis: GenesisConfig | None = None) -> Chain:
     """A chain that only holds blocks for the pure rules (Bootstrapping, LIB at genesis: any fork is kept)."""
-    return kit.chain(online=False)
+    return kit.chain(genesis, online=False)
+
+
+# k = 1 and f = 1/17: s = 3·⌊k/f⌋ = 51, the nearest a genesis gets to the spec's s = 50 (s is a multiple of 3).
+# With the fork point at slot 49 the window ends before slot 100 instead of 99: a dense branch (a block every
+# slot) counts 50 blocks instead of 49, a sparse one 25 either way, so each case's outcome is the spec's.
+DENSITY_GENESIS = {"security_param": 1, "active_slot_coeff": 1 / 17}
+
+
+def followed_tip(kit: Any, genesis: GenesisConfig, online: bool, *branches: list[Block]) -> str:
+    """The tip a fresh chain in the given mode ends on after importing ``branches`` in order."""
+    chain = kit.chain(genesis, online=online)
+    assert chain.mode == ("Online" if online else "Bootstrapping") and chain.genesis_window == 51
+    for branch in branches:
+        for block in branch:
+            chain.import_block(block, now=NOW)
+    return chain.tip.id
 
 
 def lookup(chain: Chain) -> Any:
@@ -126,7 +143,8 @@ def test_common_prefix_depth(kit) -> None:
 
 def test_fork_choice_long_sparse_chain(kit) -> None:
     """Spec case: test_fork_choice_long_sparse_chain (common prefix from slot 1, not 0: docs/consensus.md)."""
-    chain = holder(kit)
+    density_genesis = kit.genesis(**DENSITY_GENESIS)
+    chain = holder(kit, density_genesis)
     genesis = lookup(chain)(chain.genesis_id)
     common = mk_chain(chain, genesis, LONG, slots=range(1, 50))
     long_chain_sparse_ext = mk_chain(chain, common[-1], LONG, slots=range(50, 100, 2))
@@ -147,10 +165,17 @@ def test_fork_choice_long_sparse_chain(kit) -> None:
     assert maxvalid_bg(short_tip, [long_tip], k, s, block_of) == long_tip
     assert maxvalid_mc(short_tip, [long_tip], k, block_of) == long_tip
 
+    # The same through the Chain (k = 1, s = 51), the short chain first, then the long one block by block:
+    # Bootstrapping keeps the denser short chain; Online ignores the fork deeper than k (fork_below_lib).
+    long_ext = long_chain_sparse_ext + long_chain_further_ext
+    for online in (False, True):
+        assert followed_tip(kit, density_genesis, online, short_chain, long_ext) == short_tip
+
 
 def test_fork_choice_long_dense_chain(kit) -> None:
     """Spec case: test_fork_choice_long_dense_chain."""
-    chain = holder(kit)
+    density_genesis = kit.genesis(**DENSITY_GENESIS)
+    chain = holder(kit, density_genesis)
     genesis = lookup(chain)(chain.genesis_id)
     common = mk_chain(chain, genesis, LONG, slots=range(1, 50))
     long_chain_dense_ext = mk_chain(chain, common[-1], LONG, slots=range(50, 100))
@@ -164,6 +189,11 @@ def test_fork_choice_long_dense_chain(kit) -> None:
     assert maxvalid_bg(short_tip, [long_tip], k, s, block_of) == long_tip
     # Praos' rule does not accept a chain that diverged more than k blocks, even if it is longer
     assert maxvalid_mc(short_tip, [long_tip], k, block_of) == short_tip
+
+    # The same through the Chain (k = 1, s = 51), the short chain first, then the long one block by block:
+    # Bootstrapping switches to the denser long chain, Online keeps the short one.
+    assert followed_tip(kit, density_genesis, False, short_chain, long_chain_dense_ext) == long_tip
+    assert followed_tip(kit, density_genesis, True, short_chain, long_chain_dense_ext) == short_tip
 
 
 def test_fork_choice_integration(kit) -> None:
