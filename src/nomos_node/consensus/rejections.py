@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 DEFAULT_CAPACITY = 4096
 
-# RejectReason values (chain.py) that are a property of the block id on its branch, for good.
+# RejectReason values (chain.py) that are a property of the block id on its branch, for good. Not
+# bad_transaction: transaction hashes leave the signatures out, so a copy of an honest block with a corrupted
+# transaction signature has the honest block's id, and remembering it would let a peer get the honest one refused.
 PERMANENT_REASONS = frozenset({
     "foreign_genesis", "slot_not_after_parent", "bad_height", "fork_below_lib", "unknown_leader", "ineligible_note",
-    "spent_note", "bad_vrf", "lottery_lost", "missing_pol", "bad_pol", "bad_transaction", "invalid_parent",
+    "spent_note", "bad_vrf", "lottery_lost", "missing_pol", "bad_pol", "invalid_parent",
 })
 
 
