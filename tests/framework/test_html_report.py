@@ -211,3 +211,14 @@ def test_fault_bands_last_while_the_fault_is_in_force(tmp_path: Path) -> None:
     assert spec is not None
     faults = [shape for shape in spec["layout"]["shapes"] if shape.get("layer") == "below"]
     assert [(shape["type"], shape["x0"], shape["x1"]) for shape in faults] == [("line", 2, 2), ("rect", 4, 9)]
+
+
+def test_a_run_without_prometheus_says_the_snapshots_reason(tmp_path: Path) -> None:
+    """The host runner without Prometheus writes meta.json with source null and errors.prometheus: the CPU and
+    memory sections give that reason, not a generic one."""
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "series.jsonl").write_text("")
+    meta = {"format": 1, "source": None, "errors": {"prometheus": "disabled by NOMOS_HOST_PROMETHEUS=false"}}
+    (tmp_path / "metrics" / "meta.json").write_text(json.dumps(meta))
+    html = write_report_html(tmp_path, sample_report())[0].read_text(encoding="utf-8")
+    assert "no metrics: disabled by NOMOS_HOST_PROMETHEUS=false" in html

@@ -317,14 +317,25 @@ def dispersals(data: RunData) -> Figure | None:
                   "from the da.disperse events of events.jsonl")
 
 
+def _why_no_series(data: RunData, name: str) -> str:
+    """The snapshot's own reason first (meta.json errors: the series', else "prometheus" when the runner had
+    none), then what the files show."""
+    errors = (data.metrics_meta or {}).get("errors")
+    errors = errors if isinstance(errors, dict) else {}
+    if errors.get(name):
+        return f"the metrics snapshot could not read `{name}`: {errors[name]}"
+    if errors.get("prometheus"):
+        return f"no metrics: {errors['prometheus']}"
+    if not (data.run_dir / "metrics" / "series.jsonl").is_file():
+        return "metrics/series.jsonl is absent: the runner had no Prometheus (or the snapshot failed)"
+    if not data.series:
+        return "the metrics snapshot holds no series (the run ended before Prometheus scraped the nodes)"
+    return f"no `{name}` series in the metrics snapshot"
+
+
 def metric_series(data: RunData, name: str, title: str, y_title: str, scale: float = 1.0) -> Figure:
     if not data.series:
-        why = "metrics/series.jsonl is absent: the runner had no Prometheus (or the snapshot failed)"
-        if (data.run_dir / "metrics" / "series.jsonl").is_file():
-            why = "the metrics snapshot holds no series (the run ended before Prometheus scraped the nodes)"
-        if data.metrics_meta and data.metrics_meta.get("errors", {}).get(name):
-            why = f"the metrics snapshot could not read `{name}`: {data.metrics_meta['errors'][name]}"
-        return Figure(name, title, note=why)
+        return Figure(name, title, note=_why_no_series(data, name))
     origin = data.start_time or 0.0
     traces = []
     for series in sorted((s for s in data.series if s.get("name") == name), key=lambda s: str(s.get("node"))):
@@ -333,8 +344,6 @@ def metric_series(data: RunData, name: str, title: str, y_title: str, scale: flo
         traces.append({"type": "scatter", "mode": "lines", "name": str(series.get("node") or "?"),
                        "x": [p[0] for p in points], "y": [p[1] for p in points]})
     if not traces:
-        errors = (data.metrics_meta or {}).get("errors") or {}
-        error = errors.get(name) if isinstance(errors, dict) else None
-        return Figure(name, title, note=f"no `{name}` series in the metrics snapshot" + (f": {error}" if error else ""))
+        return Figure(name, title, note=_why_no_series(data, name))
     return Figure(name, title, {"data": traces, "layout": _layout(title, y_title)},
                   "from metrics/series.jsonl (Prometheus)")
